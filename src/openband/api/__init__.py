@@ -1,0 +1,1 @@
+"""Wire formats: one package per API family. No business rule lives here."""

@@ -1,0 +1,26 @@
+"""OpenBand's own health endpoints (documented in /docs)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from openband import __version__
+from openband.api.context import ctx
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health", summary="Liveness: the process is up")
+async def health() -> dict[str, str]:
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/ready", summary="Readiness: the database answers")
+async def ready(request: Request) -> JSONResponse:
+    ok = await ctx(request).db.ping()
+    return JSONResponse(
+        {"status": "ready" if ok else "unavailable", "database": ctx(request).db.dialect},
+        status_code=200 if ok else 503,
+    )

@@ -1,0 +1,1 @@
+"""The platform's rules: no HTTP, no SQL. Each API family translates to and from these."""

@@ -1,0 +1,163 @@
+"""Accounts and their credentials.
+
+An account has Dashboard/v2 credentials (username:password) and v1 Catapult ones
+(apiToken:apiSecret, plus a userId that v1 paths carry). Secrets are stored as scrypt hashes and
+compared in constant time. scrypt costs tens of milliseconds by design, so verified credentials are
+cached briefly; the cache key includes the stored hash, so a password change (a new salted hash)
+invalidates it at once in this process and within `credential_cache_seconds` in others.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openband.core.errors import Conflict, InvalidInput, NotFound
+from openband.store import accounts as repo
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+_ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+KIND_BASIC = "basic"
+KIND_V1 = "v1"
+
+
+def hash_secret(secret: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        secret.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32
+    )
+    b64 = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_secret(secret: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt_b64, digest_b64 = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest_b64)
+        actual = hashlib.scrypt(
+            secret.encode(),
+            salt=base64.b64decode(salt_b64),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who made a request: the account and the credential used."""
+
+    account_id: str
+    kind: str
+    username: str
+
+
+class CredentialCache:
+    """Short-lived memory of (credential row, secret) pairs already verified."""
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self.ttl = ttl_seconds
+        self._verified: dict[tuple[str, str, str, bytes], float] = {}
+        self._rows: dict[tuple[str, str], tuple[float, repo.CredentialRow | None]] = {}
+
+    def clear(self) -> None:
+        self._verified.clear()
+        self._rows.clear()
+
+    async def authenticate(
+        self, conn_factory, kinds: tuple[str, ...], principal: str, secret: str
+    ) -> Principal | None:  # type: ignore[no-untyped-def]
+        now = time.monotonic()
+        for kind in kinds:
+            row = await self._row(conn_factory, kind, principal, now)
+            if row is None:
+                continue
+            fp = hashlib.sha256(secret.encode()).digest()
+            key = (kind, principal, row.secret_hash, fp)
+            expiry = self._verified.get(key)
+            if expiry is not None and expiry > now:
+                return Principal(row.account_id, kind, principal)
+            if verify_secret(secret, row.secret_hash):
+                if len(self._verified) > 10_000:
+                    self._verified.clear()
+                self._verified[key] = now + self.ttl
+                return Principal(row.account_id, kind, principal)
+        return None
+
+    async def _row(self, conn_factory, kind: str, principal: str, now: float):  # type: ignore[no-untyped-def]
+        cached = self._rows.get((kind, principal))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        async with conn_factory() as conn:
+            row = await repo.get_credential(conn, kind, principal)
+        if len(self._rows) > 10_000:
+            self._rows.clear()
+        # Row lookups are cached for a fraction of the TTL: password changes made by another
+        # process (the CLI) are seen within that time.
+        self._rows[(kind, principal)] = (now + min(self.ttl, 2.0), row)
+        return row
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    account_id: str
+    username: str
+    password: str
+    v1_user_id: str | None = None
+    api_token: str | None = None
+    api_secret: str | None = None
+    name: str = ""
+    limits: dict | None = None
+
+
+async def create_account(conn: AsyncConnection, spec: NewAccount) -> None:
+    if not _ACCOUNT_ID.match(spec.account_id):
+        raise InvalidInput("account id must be 1-32 letters, digits, '-' or '_'", field="accountId")
+    if not spec.username or not spec.password:
+        raise InvalidInput("username and password are required", field="username")
+    if await repo.get_account(conn, spec.account_id) is not None:
+        raise Conflict(f"account {spec.account_id} already exists")
+    if await repo.get_credential(conn, KIND_BASIC, spec.username) is not None:
+        raise Conflict(f"username {spec.username} is taken")
+    if spec.api_token and await repo.get_credential(conn, KIND_V1, spec.api_token) is not None:
+        raise Conflict("that apiToken is taken")
+    await repo.insert_account(conn, spec.account_id, spec.name, spec.v1_user_id, spec.limits or {})
+    await repo.insert_credential(
+        conn, spec.account_id, KIND_BASIC, spec.username, hash_secret(spec.password)
+    )
+    if spec.api_token and spec.api_secret:
+        await repo.insert_credential(
+            conn, spec.account_id, KIND_V1, spec.api_token, hash_secret(spec.api_secret)
+        )
+
+
+async def set_password(conn: AsyncConnection, kind: str, principal: str, secret: str) -> None:
+    if await repo.get_credential(conn, kind, principal) is None:
+        raise NotFound(f"no {kind} credential {principal}")
+    await repo.update_secret(conn, kind, principal, hash_secret(secret))
+
+
+def generate_dev_account() -> NewAccount:
+    return NewAccount(
+        account_id="9900000",
+        username="dev",
+        password=secrets.token_urlsafe(12),
+        v1_user_id="u-dev",
+        api_token="t-" + secrets.token_hex(8),
+        api_secret=secrets.token_urlsafe(12),
+        name="Development account",
+    )

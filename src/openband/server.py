@@ -1,0 +1,71 @@
+"""The ASGI application: every API family, the background workers, and their lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from openband import __version__
+from openband.api import health
+from openband.api.context import AppContext
+from openband.api.middleware import RequestLog
+from openband.config import Settings
+from openband.core.accounts import CredentialCache
+
+from openband.store.db import Database, migrate
+
+log = logging.getLogger(__name__)
+
+DASHBOARD_PREFIXES = ("/api", "/api/v1", "/v1.0")
+
+
+def dashboard_router() -> APIRouter:
+    from openband.api.dashboard import ROUTERS
+
+    combined = APIRouter()
+    for r in ROUTERS:
+        combined.include_router(r)
+    return combined
+
+
+def create_app(settings: Settings, *, run_migrations: bool = True, workers: bool = True) -> FastAPI:
+    db = Database(settings.database_url)
+    context = AppContext(
+        settings=settings, db=db, credentials=CredentialCache(settings.credential_cache_seconds)
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if run_migrations:
+            await asyncio.to_thread(migrate, settings.database_url)
+        from openband import wiring
+
+        await wiring.start(context, run_workers=workers)
+        try:
+            yield
+        finally:
+            await wiring.stop(context)
+            await db.dispose()
+
+    app = FastAPI(
+        title="OpenBand",
+        version=__version__,
+        summary="Self-hosted voice & messaging platform, wire-compatible with Bandwidth's APIs.",
+        description=(
+            "This document covers OpenBand's own endpoints (operations, simulator control). "
+            "The Bandwidth-compatible APIs (Dashboard XML, Messaging v2, Voice v2, v1) follow "
+            "Bandwidth's published specifications; see docs/api-coverage.md."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.ctx = context
+    app.include_router(health.router)
+    dash = dashboard_router()
+    for prefix in DASHBOARD_PREFIXES:
+        app.include_router(dash, prefix=prefix)
+    app.add_middleware(RequestLog)
+    return app

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the official Bandwidth client libraries that tests/compat drives, unmodified:
+#   PyPI bandwidth-numbers-sdk 1.2.0 (own venv: it pins old certifi/idna/chardet)
+#   npm  @bandwidth/numbers 2.0.0   (tests/compat/package.json)
+# Missing node/npm is tolerated here; the compat tests then skip, or fail under CI=true.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+py="${PYTHON:-python3}"
+
+venv="$root/.venv-compat-numbers"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import bandwidth_numbers' 2>/dev/null; then
+  "$py" -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q 'bandwidth-numbers-sdk==1.2.0'
+fi
+
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -d "$here/node_modules/@bandwidth/numbers" ]; then
+    (cd "$here" && npm install --no-audit --no-fund --loglevel=error)
+  fi
+else
+  echo "npm not found: the Node.js compat tests will be skipped (CI installs it)" >&2
+fi
