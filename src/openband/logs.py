@@ -11,7 +11,7 @@ import time
 
 import orjson
 
-_STD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+_STD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -53,6 +53,7 @@ def configure(fmt: str = "text", level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # uvicorn's own access log would duplicate our request lines.
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

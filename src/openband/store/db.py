@@ -140,6 +140,6 @@ def migrate(url: str) -> None:
                 # Serialise concurrent starts of several nodes on one database.
                 conn.execute(text("SELECT pg_advisory_xact_lock(7210001)"))
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, "heads")
     finally:
         engine.dispose()
