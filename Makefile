@@ -23,10 +23,21 @@ run: install
 compat-deps:
 	bash tests/compat/install.sh
 
+# pytest runs even when lint fails, so the test summary is always printed; any failure (lint,
+# tests, or pytest's exit code 5 "no tests collected") makes the target fail.
+# --dist loadfile, not loadgroup: with pytest 9.2, xdist 3.8's loadgroup silently ignores
+# xdist_group marks (it rewrites item._nodeid, which pytest 9 no longer reads), so tests sharing a
+# module-scoped live server were split across workers and ran it twice.
+PYTEST_ARGS ?= -q -n 2 --dist loadfile --durations=10
 test: install compat-deps
-	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/ruff format --check src tests bench scripts
-	$(BIN)/pytest -q -n 2 --dist loadgroup
+	@status=0; \
+	$(BIN)/ruff check src tests bench scripts || status=1; \
+	$(BIN)/ruff format --check src tests bench scripts || status=1; \
+	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	if [ $$rc -ne 0 ]; then status=$$rc; fi; \
+	if [ $$status -ne 0 ]; then echo "make test: FAILED (status $$status)" >&2; fi; \
+	exit $$status
 
 lint: install
 	$(BIN)/ruff check src tests bench scripts

@@ -31,7 +31,9 @@ def make_settings(database_url: str, **kw: object) -> Settings:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def harness(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+def harness(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Harness]:
     backend = request.param
     if backend == "sqlite":
         path = Path(tmp_path_factory.mktemp("db")) / "openband.db"

@@ -125,15 +125,26 @@ def accounts_create(
     api_token: Annotated[str | None, typer.Option("--api-token", help="v1 apiToken")] = None,
     api_secret: Annotated[str | None, typer.Option("--api-secret", help="v1 apiSecret")] = None,
     name: Annotated[str, typer.Option(help="Display name")] = "",
+    limits: Annotated[
+        str,
+        typer.Option(
+            "--limits",
+            help="Messaging limits: 'none' (default) or 'bandwidth' (1 segment/s per account "
+            "and per number, a queue of 15 minutes of that rate)",
+        ),
+    ] = "none",
     database: DatabaseOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Create an account with its Dashboard/v2 and (optionally) v1 credentials."""
     from openband.core import accounts as core
     from openband.core.errors import CoreError
+    from openband.core.ratelimit import PRESETS
 
     if bool(api_token) != bool(api_secret):
         raise typer.BadParameter("--api-token and --api-secret go together")
+    if limits not in PRESETS:
+        raise typer.BadParameter(f"--limits must be one of {', '.join(PRESETS)}")
     spec = core.NewAccount(
         account_id=account_id,
         username=username,
@@ -142,6 +153,7 @@ def accounts_create(
         api_token=api_token,
         api_secret=api_secret,
         name=name,
+        limits=dict(PRESETS[limits]) or None,
     )
 
     async def go(db) -> None:  # type: ignore[no-untyped-def]
@@ -198,6 +210,165 @@ def accounts_set_password(
         console.print(f"[red]error:[/red] {exc.description}")
         raise typer.Exit(1) from exc
     console.print("password changed")
+
+
+# --- callbacks (delivery outbox) -----------------------------------------------------------
+
+callbacks_app = typer.Typer(no_args_is_help=True, help="Inspect and replay webhook deliveries.")
+app.add_typer(callbacks_app, name="callbacks")
+
+
+@callbacks_app.command("list")
+def callbacks_list(
+    message: Annotated[str | None, typer.Option("--message", help="Message id")] = None,
+    event: Annotated[str | None, typer.Option("--event", help="Event id")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Most recent N events")] = 50,
+    database: DatabaseOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Every callback event with each delivery attempt (time, status, latency, next retry)."""
+    from openband.core.clock import iso
+    from openband.store import callbacks as repo
+
+    async def go(db):  # type: ignore[no-untyped-def]
+        async with db.connect() as conn:
+            events = await repo.list_events(conn, message_id=message, event_id=event, limit=limit)
+            return events, await repo.attempts_for(conn, [e.id for e in events])
+
+    events, attempts = run_with_db(_settings(database, config), go)
+    table = Table(show_lines=True)
+    for col in ("event id", "type", "url", "status", "attempts", "next retry"):
+        table.add_column(col, overflow="fold")
+    for ev in events:
+        lines = [
+            f"{iso(a.at)}  {a.status_code if a.status_code is not None else '---'}  "
+            f"{a.latency_ms:.0f} ms" + (f"  {a.error}" if a.error else "")
+            for a in attempts.get(ev.id, [])
+        ]
+        nxt = iso(ev.next_attempt_at) if ev.status == repo.PENDING else ""
+        table.add_row(ev.id, ev.event_type, ev.url, ev.status, "\n".join(lines) or "-", nxt or "")
+    console.print(table)
+    if not events:
+        console.print("no callback events match")
+
+
+@callbacks_app.command("replay")
+def callbacks_replay(
+    event_id: Annotated[str, typer.Argument(help="Event id (X-OpenBand-Event-Id)")],
+    database: DatabaseOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Send an event again, with the same event id and body."""
+    from datetime import timedelta
+
+    from openband.store import callbacks as repo
+
+    settings = _settings(database, config)
+
+    async def go(db) -> str:  # type: ignore[no-untyped-def]
+        async with db.begin() as conn:
+            if await repo.replay(conn, event_id, timedelta(hours=settings.callback_retry_hours)):
+                return "ok"
+            row = await repo.get_event(conn, event_id)
+            return "missing" if row is None else row.status
+
+    outcome = run_with_db(settings, go)
+    if outcome == "missing":
+        console.print(f"[red]error:[/red] no callback event {event_id}", highlight=False)
+        raise typer.Exit(1)
+    if outcome != "ok":
+        console.print(f"event {event_id} is still {outcome}; it will be sent", highlight=False)
+        return
+    console.print(f"event {event_id} queued for delivery", highlight=False)
+
+
+# --- inventory ---------------------------------------------------------------------------
+
+inventory_app = typer.Typer(no_args_is_help=True, help="Number inventory: import, stats, clear.")
+app.add_typer(inventory_app, name="inventory")
+
+
+@inventory_app.command("import")
+def inventory_import(
+    file: Annotated[str, typer.Argument(help="CSV: number,city,state,rate_center,lata[,zip]")],
+    database: DatabaseOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Import number blocks; once the table has rows it replaces the generated inventory."""
+    from pathlib import Path
+
+    from openband.core.inventory import import_csv
+    from openband.store.db import make_sync_engine, migrate
+
+    path = Path(file)
+    if not path.is_file():
+        raise typer.BadParameter(f"{file} is not a file")
+    settings = _settings(database, config)
+    migrate(settings.database_url)
+    engine = make_sync_engine(settings.database_url)
+    try:
+        report = import_csv(engine, path)
+    finally:
+        engine.dispose()
+    console.print(
+        f"imported {report.imported} of {report.rows} rows in {report.seconds:.1f}s "
+        f"({report.rate:,.0f} rows/s); rejected {report.rejected}",
+        highlight=False,
+    )
+    for err in report.errors:
+        console.print(f"  [red]{err}[/red]", highlight=False)
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+@inventory_app.command("stats")
+def inventory_stats(database: DatabaseOpt = None, config: ConfigOpt = None) -> None:
+    """Counts of the inventory in use (imported table, or the generated NANP inventory)."""
+    from openband.core.inventory import Inventory, exchange_index
+    from openband.store import inventory as repo
+
+    settings = _settings(database, config)
+
+    async def go(db):  # type: ignore[no-untyped-def]
+        async with db.connect() as conn:
+            return await repo.imported_stats(conn)
+
+    stats = run_with_db(settings, go)
+    table = Table("inventory", "value")
+    if stats["numbers"]:
+        table.add_row("source", "imported")
+        for k, v in stats.items():
+            table.add_row(k.replace("_", " "), f"{v:,}")
+    else:
+        inv = Inventory(settings)
+        exchanges, total = inv.generated_size()
+        idx = exchange_index()
+        table.add_row("source", "generated (NANP)")
+        table.add_row("exchanges", f"{exchanges:,}")
+        table.add_row("lines per exchange", f"{settings.inventory_lines_per_exchange:,}")
+        table.add_row("numbers (incl. toll free)", f"{total:,}")
+        table.add_row("index memory", f"{idx.memory_bytes / 1e6:.1f} MB")
+    console.print(table)
+
+
+@inventory_app.command("clear")
+def inventory_clear(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+    database: DatabaseOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Delete the imported inventory (owned numbers stay owned); the generated one returns."""
+    from openband.store import inventory as repo
+
+    if not yes:
+        typer.confirm("Delete every imported inventory number?", abort=True)
+
+    async def go(db):  # type: ignore[no-untyped-def]
+        async with db.begin() as conn:
+            return await repo.clear_imported(conn)
+
+    removed = run_with_db(_settings(database, config), go)
+    console.print(f"removed {removed:,} imported numbers", highlight=False)
 
 
 def main() -> None:

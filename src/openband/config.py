@@ -44,6 +44,43 @@ class Settings(BaseSettings):
     # Create a dev account on an empty database at first start.
     dev_account: bool = True
 
+    # --- callback delivery & SSRF policy (delivery/) ---
+    # Outbound URLs given by users (callbacks, media) may not reach private networks...
+    ssrf_allow_private: bool = False
+    # ...nor loopback; None means "allowed unless production" (local sinks in development).
+    ssrf_allow_loopback: bool | None = None
+    # CIDRs or host names (`*.corp.example` for a suffix) always allowed.
+    ssrf_allow: list[str] = Field(default_factory=list)
+    callback_timeout_seconds: float = Field(10.0, gt=0)
+    callback_retry_hours: float = Field(24.0, gt=0)
+    # Backoff between attempts: base * 2**n, jittered, capped.
+    callback_retry_base_seconds: float = Field(1.0, gt=0)
+    callback_retry_max_seconds: float = Field(600.0, gt=0)
+    callback_concurrency: int = Field(256, ge=1)
+    callback_per_host: int = Field(32, ge=1)
+    callback_batch_size: int = Field(500, ge=1)
+
+    # --- simulated phone network (network/simulator.py) ---
+    # How long a `never_confirm` handset leaves a message without a receipt before it fails
+    # with 9902 delivery-receipt-expired (short: this is a development platform).
+    sim_receipt_timeout_seconds: float = Field(10.0, gt=0)
+    # Total media bytes a handset may send in one POST /sim/v1/messages.
+    sim_max_media_bytes: int = Field(3_750_000, ge=1)
+
+    # --- messaging (core/messaging.py) ---
+    # Media (uploaded or received) is kept this long, then invisible and swept.
+    media_retention_hours: float = Field(48.0, gt=0)
+    # Largest media object accepted by PUT /media and fetched for an outbound MMS (3.75 MB).
+    media_max_bytes: int = Field(3_932_160, ge=1)
+    # Sending numbers' locations and accounts' limits are cached this long on the hot path.
+    messaging_cache_seconds: float = Field(5.0, ge=0)
+    # Group commit: at most this many messages per accepting transaction, and how many
+    # transactions may be in flight at once (SQLite has one writer: 1 is used there).
+    messaging_commit_batch: int = Field(1000, ge=1)
+    messaging_commit_concurrency: int = Field(3, ge=1)
+    # Recipients handed to the carrier per pipeline transaction.
+    messaging_send_batch: int = Field(500, ge=1)
+
 
 @lru_cache(maxsize=1)
 def _file_settings(path: str) -> dict[str, object]:
@@ -53,7 +90,7 @@ def _file_settings(path: str) -> dict[str, object]:
 
 
 def load_settings(config_file: str | None = None, **overrides: object) -> Settings:
-    """Build Settings from (lowest to highest) the TOML file, the environment, explicit overrides."""
+    """Settings from, lowest to highest: the TOML file, the environment, explicit overrides."""
     base: dict[str, object] = {}
     if config_file:
         base.update(_file_settings(config_file))

@@ -15,7 +15,6 @@ from openband.api.context import AppContext
 from openband.api.middleware import RequestLog
 from openband.config import Settings
 from openband.core.accounts import CredentialCache
-
 from openband.store.db import Database, migrate
 
 log = logging.getLogger(__name__)
@@ -64,6 +63,15 @@ def create_app(settings: Settings, *, run_migrations: bool = True, workers: bool
     )
     app.state.ctx = context
     app.include_router(health.router)
+    from openband.api import messaging_v2
+
+    # First: the hottest API is matched before the long Dashboard route lists. The SDK with
+    # ignore_operation_servers=True sends the host's path as is: serve /api/v2 and unprefixed.
+    for prefix in messaging_v2.PREFIXES:
+        app.include_router(messaging_v2.router, prefix=prefix)
+    from openband.api import sim
+
+    app.include_router(sim.router)
     dash = dashboard_router()
     for prefix in DASHBOARD_PREFIXES:
         app.include_router(dash, prefix=prefix)

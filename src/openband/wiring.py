@@ -12,18 +12,117 @@ log = logging.getLogger(__name__)
 
 async def start(context: AppContext, *, run_workers: bool = True) -> None:
     s = context.settings
+    from openband.core.inventory import Inventory
+
+    context.inventory = Inventory(context.settings, context.db)
     context.workers = Workers(context.db, poll_seconds=s.worker_poll_seconds, worker_id=s.worker_id)
     for register in _registrars():
         register(context)
     if run_workers:
         context.workers.start()
+    _start_delivery(context, run_workers)
+    _start_messaging(context, run_workers)
 
 
 async def stop(context: AppContext) -> None:
+    await _stop_messaging(context)
+    await _stop_delivery(context)
     if context.workers is not None:
         await context.workers.stop()
 
 
+def _register_orders(context: AppContext) -> None:
+    from openband.core import orders
+
+    assert context.workers is not None
+    dialect = context.db.dialect
+
+    async def order_job(conn, ref: str) -> None:  # type: ignore[no-untyped-def]
+        assert context.inventory is not None
+        await orders.process_order(conn, context.inventory, ref, dialect)
+
+    context.workers.register(orders.JOB_ORDER, order_job)
+    context.workers.register(orders.JOB_DISCONNECT, orders.process_disconnect)
+
+
+def _register_simulator(context: AppContext) -> None:
+    """The simulated phone network as the carrier, and its durable `sim_event` jobs."""
+    from openband.network.simulator import JOB_KIND, Simulator, sink_from
+
+    assert context.workers is not None
+    sim = Simulator(receipt_timeout_seconds=context.settings.sim_receipt_timeout_seconds)
+    context.extras["carrier"] = sim
+
+    async def sim_event(conn, ref: str) -> None:  # type: ignore[no-untyped-def]
+        # core/messaging sets the sink; looked up at run time so start order does not matter.
+        sink = sink_from(context.extras)
+        if sink is None:
+            raise RuntimeError("no messaging sink registered (extras['messaging_sink'])")
+        await sim.run_event(conn, ref, sink)
+
+    context.workers.register(JOB_KIND, sim_event)
+
+
 def _registrars():  # type: ignore[no-untyped-def]
     """Each capability that needs background work exposes `register(context)`."""
-    return []
+    return [_register_orders, _register_simulator, _register_messaging]
+
+
+# --- messaging -----------------------------------------------------------------------------------
+
+
+def _register_messaging(context: AppContext) -> None:
+    """The messaging engine (extras["messaging"]) and its carrier sink (extras["messaging_sink"]).
+
+    Sending does not use the jobs table: the engine's pump claims due recipients in batches
+    from message_recipients.send_at (see store/messages.py for why).
+    """
+    from openband.core.messaging import Messaging
+
+    engine = Messaging(context.settings, context.db, context.extras)
+    context.extras["messaging"] = engine
+    context.extras["messaging_sink"] = engine.sink
+
+
+def _start_messaging(context: AppContext, run_workers: bool) -> None:
+    from openband.core.messaging import Messaging
+
+    engine = context.extras.get("messaging")
+    if run_workers and isinstance(engine, Messaging):
+        engine.start_pump()
+
+
+async def _stop_messaging(context: AppContext) -> None:
+    from openband.core.messaging import Messaging
+
+    engine = context.extras.get("messaging")
+    if isinstance(engine, Messaging):
+        await engine.stop()
+
+
+# --- callback delivery ---------------------------------------------------------------------------
+
+
+def _start_delivery(context: AppContext, run_workers: bool) -> None:
+    """The shared outbound HTTP client (extras["http"]), the outbox worker (extras["delivery"])."""
+    from openband.delivery.http import HttpClient
+    from openband.delivery.worker import DeliveryWorker
+
+    http = HttpClient.from_settings(context.settings)
+    worker = DeliveryWorker(context.settings, context.db, http=http)
+    context.extras["http"] = http
+    context.extras["delivery"] = worker
+    if run_workers:
+        worker.start()
+
+
+async def _stop_delivery(context: AppContext) -> None:
+    from openband.delivery.http import HttpClient
+    from openband.delivery.worker import DeliveryWorker
+
+    worker = context.extras.pop("delivery", None)
+    if isinstance(worker, DeliveryWorker):
+        await worker.stop()
+    http = context.extras.pop("http", None)
+    if isinstance(http, HttpClient):
+        await http.close()

@@ -89,8 +89,13 @@ class Harness:
 
         self.run(create)
         return Account(
-            self, spec.account_id, spec.username, spec.password, spec.api_token or "",
-            spec.api_secret or "", spec.v1_user_id or ""
+            self,
+            spec.account_id,
+            spec.username,
+            spec.password,
+            spec.api_token or "",
+            spec.api_secret or "",
+            spec.v1_user_id or "",
         )
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:

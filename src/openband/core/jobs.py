@@ -7,6 +7,7 @@ completion commit together: a crash in between leaves the job to be run again, n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -91,7 +92,5 @@ class Workers:
             if n:
                 continue
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll)
-            except TimeoutError:
-                pass

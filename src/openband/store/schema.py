@@ -12,9 +12,11 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -96,6 +98,8 @@ sites = Table(
     _ts("created_at"),
     _ts("updated_at"),
     Index("ix_sites_account", "account_id"),
+    # Bandwidth never reuses a site id; plain INTEGER PRIMARY KEY on SQLite would.
+    sqlite_autoincrement=True,
 )
 
 sip_peers = Table(
@@ -128,6 +132,7 @@ sip_peers = Table(
     _ts("created_at"),
     _ts("updated_at"),
     Index("ix_sip_peers_site", "site_id"),
+    sqlite_autoincrement=True,
 )
 
 # --- numbers ---------------------------------------------------------------------------------
@@ -243,4 +248,169 @@ jobs = Table(
     Column("last_error", Text, nullable=True),
     _ts("created_at"),
     Index("ix_jobs_due", "run_at"),
+)
+
+# --- callback delivery -------------------------------------------------------------------------
+
+# The durable outbox: one row per webhook, written in the transaction of the change that caused
+# it, delivered at least once by delivery/worker.py. `payload` is the body exactly as sent, so a
+# retry or a replay sends the same bytes with the same event id. Events sharing an
+# `ordering_key` (message id + recipient) are sent one after another in `seq` order.
+# No foreign keys: the outbox is history and must not slow the hot insert path.
+callback_events = Table(
+    "callback_events",
+    metadata,
+    Column("id", String(36), primary_key=True),  # the stable event id (X-OpenBand-Event-Id)
+    Column("account_id", String(32), nullable=False),
+    Column("application_id", String(36), nullable=True),
+    Column("kind", String(16), nullable=False),  # "messaging" | "voice"
+    Column("message_id", String(64), nullable=True),
+    Column("ordering_key", String(160), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("url", Text, nullable=False),
+    # scheme://host:port of url: the unit of the per-host concurrency cap.
+    Column("host", String(300), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("auth_user", String(255), nullable=True),
+    Column("auth_password", String(255), nullable=True),
+    Column("signing_secret", String(255), nullable=True),
+    Column("status", String(16), nullable=False),  # pending | delivered | expired
+    Column("attempts", Integer, nullable=False, default=0),
+    _ts("next_attempt_at"),
+    Column("claimed_by", String(64), nullable=True),
+    _ts("claimed_until", nullable=True),
+    _ts("created_at"),
+    _ts("delivered_at", nullable=True),
+    _ts("expires_at"),
+    Index("ix_callback_events_due", "status", "next_attempt_at"),
+    Index("ix_callback_events_order", "ordering_key", "seq"),
+    Index("ix_callback_events_message", "message_id"),
+)
+
+callback_attempts = Table(
+    "callback_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "event_id",
+        String(36),
+        ForeignKey("callback_events.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    _ts("at"),
+    Column("status_code", Integer, nullable=True),  # None: no HTTP answer
+    Column("latency_ms", Float, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("next_retry_at", DateTime(timezone=True), nullable=True),  # None: done or expired
+    Column("worker", String(64), nullable=True),
+    Index("ix_callback_attempts_event", "event_id", "at"),
+)
+
+# --- messaging -------------------------------------------------------------------------------
+
+# One row per message (outbound request or inbound MO). Per-recipient state lives in
+# message_recipients, which is also what the list/search API returns (one item per recipient).
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("application_id", String(36), nullable=True),
+    Column("direction", String(3), nullable=False),  # "out" | "in"
+    Column("owner", String(32), nullable=False),  # the account's number (from, or the recipient)
+    Column("from_tn", String(32), nullable=False),
+    Column("to_tns", JSON, nullable=False),
+    Column("text", Text, nullable=False, default=""),
+    Column("media", JSON, nullable=False, default=list),
+    Column("tag", String(1024), nullable=True),
+    Column("priority", String(8), nullable=False, default="default"),
+    Column("expiration", DateTime(timezone=True), nullable=True),
+    Column("segment_count", Integer, nullable=False),
+    Column("message_type", String(4), nullable=False),  # "sms" | "mms"
+    _ts("created_at"),
+    Index("ix_messages_account_created", "account_id", "created_at"),
+)
+
+message_recipients = Table(
+    "message_recipients",
+    metadata,
+    Column(
+        "message_id", String(40), ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("recipient", String(32), primary_key=True),
+    Column("account_id", String(32), nullable=False),
+    Column("direction", String(8), nullable=False),  # "OUTBOUND" | "INBOUND"
+    Column("source_tn", String(32), nullable=False),
+    Column("message_type", String(4), nullable=False),
+    # RECEIVED QUEUED SENDING SENT FAILED DELIVERED ACCEPTED UNDELIVERED (Bandwidth's list enum)
+    Column("status", String(12), nullable=False),
+    Column("error_code", Integer, nullable=True),
+    Column("carrier_name", String(64), nullable=True),
+    Column("segment_count", Integer, nullable=False),
+    Column("message_size", Integer, nullable=False, default=0),
+    Column("attachment_count", Integer, nullable=False, default=0),
+    Column("recipient_count", Integer, nullable=False, default=1),
+    # When the pipeline may hand this recipient to the carrier (rate limits schedule it).
+    Column("send_at", DateTime(timezone=True), nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Index("ix_msgrcpt_account_time", "account_id", "created_at"),
+    Index("ix_msgrcpt_account_source", "account_id", "source_tn"),
+    Index("ix_msgrcpt_account_dest", "account_id", "recipient"),
+    # The send pipeline's claim column: not NULL = still to hand to the carrier (migration 0005).
+    Index("ix_msgrcpt_due", "send_at"),
+)
+
+# Media: uploaded by users (PUT /media/{id}) or stored from inbound MMS. Kept 48 h by default.
+media = Table(
+    "media",
+    metadata,
+    Column(
+        "account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("media_id", String(1024), primary_key=True),
+    Column("content_type", String(255), nullable=False),
+    Column("cache_control", String(255), nullable=True),
+    Column("size", Integer, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    _ts("created_at"),
+    _ts("expires_at"),
+    Index("ix_media_expires", "expires_at"),
+)
+
+# Rate-limit schedule: the next free send slot per key ("acct:<id>" or "tn:<e164>").
+rate_slots = Table(
+    "rate_slots",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("next_free_at", DateTime(timezone=True), nullable=False),
+)
+
+# --- simulator (network/simulator.py) --------------------------------------------------------
+
+# A virtual handset's scripted behaviour (absent row: deliver).
+sim_handsets = Table(
+    "sim_handsets",
+    metadata,
+    Column("number", String(32), primary_key=True),
+    Column("behaviour", JSON, nullable=False, default=dict),
+    _ts("updated_at"),
+)
+
+# What each handset received or sent (the simulator's observable record).
+sim_handset_messages = Table(
+    "sim_handset_messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("handset", String(32), nullable=False),
+    Column("direction", String(8), nullable=False),  # "received" | "sent"
+    Column("peer", String(32), nullable=False),  # the platform number on the other side
+    Column("account_id", String(32), nullable=False),  # the account owning `peer`
+    Column("message_id", String(40), nullable=True),
+    Column("text", Text, nullable=False, default=""),
+    Column("media", JSON, nullable=False, default=list),
+    Column("segments", JSON, nullable=False, default=list),
+    _ts("at"),
+    Index("ix_sim_msgs_handset", "handset", "at"),
 )

@@ -59,7 +59,7 @@ def local(tag: object) -> str:
 
 
 def parse_doc(body: bytes, model: type[M], roots: tuple[str, ...] | None = None) -> M:
-    """Parse `body` into `model`. `roots` lists accepted root element names (default: the model's)."""
+    """Parse `body` into `model`; `roots` lists the accepted root names (default: the model's)."""
     root = parse_tree(body)
     expected = roots or (model.__xml_tag__,)
     if local(root.tag) not in expected:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -169,6 +168,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sites")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("sites", schema=None) as batch_op:
         batch_op.create_index("ix_sites_account", ["account_id"], unique=False)
@@ -255,6 +255,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sip_peers")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("sip_peers", schema=None) as batch_op:
         batch_op.create_index("ix_sip_peers_site", ["site_id"], unique=False)

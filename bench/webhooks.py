@@ -1,0 +1,316 @@
+"""Callback delivery throughput: the outbox engine vs a bare aiohttp loop vs httpx.
+
+    .venv/bin/python -m bench.webhooks [-n 20000] [--pg URL] [--per-host 32 256] [--no-write]
+
+A local aiohttp sink runs in a separate process and answers 200 to every POST. Figures:
+- engine e2e: from the first enqueue (transactions of 500 events, worker already running) until
+  the outbox shows every event delivered (acknowledged by the sink and recorded);
+- engine drain: the same N events enqueued first, then the worker started: delivery alone;
+- aiohttp / httpx: the same N POSTs from one client with 256 in flight, no database.
+Results are printed and written to docs/benchmarks.md under "Callback delivery".
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BODY = (
+    b'[{"type":"message-delivered","time":"2026-01-01T00:00:00.000Z","description":"ok",'
+    b'"to":"+15550001","message":{"id":"1589228074636lm4k2je7j7jklbn2","owner":"+15550002",'
+    b'"applicationId":"93de2206-9669-4e07-948d-329f4b722ee2","time":"2026-01-01T00:00:00.000Z",'
+    b'"segmentCount":1,"direction":"out","to":["+15550001"],"from":"+15550002","text":""}}]'
+)
+CONCURRENCY = 256
+
+
+# --- the sink (separate process) -----------------------------------------------------------------
+
+
+def _sink_main(port_q: mp.Queue) -> None:  # type: ignore[type-arg]
+    from aiohttp import web
+
+    async def handle(request: web.BaseRequest) -> web.Response:
+        await request.read()
+        return web.Response(text="ok")
+
+    async def serve() -> None:
+        server = web.Server(handle, access_log=None)
+        runner = web.ServerRunner(server)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+        await site.start()
+        port_q.put(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        await asyncio.Event().wait()
+
+    try:
+        import uvloop  # type: ignore[import-not-found]
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve())
+
+
+def start_sink() -> tuple[mp.Process, int]:
+    ctx = mp.get_context("spawn")
+    q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    proc = ctx.Process(target=_sink_main, args=(q,), daemon=True)
+    proc.start()
+    return proc, q.get(timeout=30)
+
+
+# --- baselines -----------------------------------------------------------------------------------
+
+
+async def bare_aiohttp(url: str, n: int) -> float:
+    import aiohttp
+
+    sem = asyncio.Semaphore(CONCURRENCY)
+    conn = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=conn) as session:
+
+        async def one() -> None:
+            async with sem, session.post(url, data=BODY) as r:
+                await r.read()
+                assert r.status == 200
+
+        t = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(n)))
+        return time.perf_counter() - t
+
+
+async def bare_httpx(url: str, n: int) -> float:
+    import httpx
+
+    sem = asyncio.Semaphore(CONCURRENCY)
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+        async def one() -> None:
+            async with sem:
+                r = await client.post(url, content=BODY)
+                assert r.status_code == 200
+
+        t = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(n)))
+        return time.perf_counter() - t
+
+
+# --- the engine ----------------------------------------------------------------------------------
+
+
+async def _enqueue_all(db, url: str, n: int, chunk: int = 500) -> None:  # type: ignore[no-untyped-def]
+    import orjson
+
+    from openband.delivery import outbox
+
+    event = orjson.loads(BODY)[0]
+    for start in range(0, n, chunk):
+        async with db.begin() as conn:
+            for i in range(start, min(n, start + chunk)):
+                await outbox.enqueue(
+                    conn,
+                    account_id="9900001",
+                    application_id="93de2206-9669-4e07-948d-329f4b722ee2",
+                    kind="messaging",
+                    url=url,
+                    body_events=event,
+                    auth=("cbuser", "cbpass"),
+                    ordering_key=f"m{i}:+15550001",
+                    message_id=f"m{i}",
+                )
+
+
+async def _wait_delivered(db, n: int, timeout: float = 600) -> None:  # type: ignore[no-untyped-def]
+    from openband.store import callbacks as repo
+
+    deadline = time.monotonic() + timeout
+    while True:
+        async with db.connect() as conn:
+            counts = await repo.count_by_status(conn)
+        if counts.get(repo.DELIVERED, 0) >= n:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not delivered in time: {counts}")
+        await asyncio.sleep(0.05)
+
+
+async def engine(db_url: str, url: str, n: int, per_host: int) -> dict[str, float]:
+    from sqlalchemy import text
+
+    from openband.config import Settings
+    from openband.delivery.worker import DeliveryWorker
+    from openband.store.db import Database
+
+    settings = Settings(
+        database_url=db_url,
+        callback_concurrency=CONCURRENCY,
+        callback_per_host=per_host,
+        worker_poll_seconds=0.05,
+    )
+    db = Database(db_url)
+    out: dict[str, float] = {}
+    try:
+        # End to end: enqueue while the worker delivers.
+        worker = DeliveryWorker(settings, db)
+        worker.start()
+        t = time.perf_counter()
+        await _enqueue_all(db, url, n)
+        out["enqueue_s"] = time.perf_counter() - t
+        worker.wake()
+        await _wait_delivered(db, n)
+        out["e2e_s"] = time.perf_counter() - t
+        await worker.stop()
+        async with db.begin() as conn:
+            await conn.execute(text("DELETE FROM callback_attempts"))
+            await conn.execute(text("DELETE FROM callback_events"))
+        # Drain: delivery alone, from a full outbox.
+        await _enqueue_all(db, url, n)
+        worker = DeliveryWorker(settings, db)
+        t = time.perf_counter()
+        worker.start()
+        await _wait_delivered(db, n)
+        out["drain_s"] = time.perf_counter() - t
+        await worker.stop()
+    finally:
+        await db.dispose()
+    return out
+
+
+def fresh_database(kind: str, pg_base: str | None) -> tuple[str, object]:
+    from openband.store.db import migrate
+
+    if kind == "sqlite":
+        tmp = tempfile.mkdtemp(prefix="obbench-")
+        url = f"sqlite:///{tmp}/bench.db"
+        migrate(url)
+        return url, None
+    sys.path.insert(0, str(ROOT))
+    from tests.support.backends import create_pg_schema
+
+    assert pg_base
+    url, schema = create_pg_schema(pg_base)
+    migrate(url)
+    return url, schema
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()}"
+
+
+def write_docs(section: str) -> None:
+    path = ROOT / "docs" / "benchmarks.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    heading = "## Callback delivery"
+    if heading in text:  # replace only our own section
+        start = text.index(heading)
+        nxt = text.find("\n## ", start + len(heading))
+        text = text[:start] + section + (text[nxt + 1 :] if nxt != -1 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("-n", type=int, default=20000)
+    ap.add_argument("--pg", default=os.environ.get("OPENBAND_TEST_POSTGRES_URL"))
+    ap.add_argument("--per-host", type=int, nargs="*", default=[32, 256])
+    ap.add_argument("--httpx-n", type=int, default=5000, help="httpx is slow: fewer POSTs")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    if args.pg is None:
+        sys.path.insert(0, str(ROOT))
+        from tests.support.backends import postgres_base_url
+
+        args.pg = postgres_base_url()
+
+    proc, port = start_sink()
+    url = f"http://127.0.0.1:{port}/cb"
+    n = args.n
+    rows: list[tuple[str, str, float, str]] = []
+    try:
+        secs = asyncio.run(bare_aiohttp(url, n))
+        rows.append(("bare aiohttp loop", "-", n / secs, f"{secs:.2f} s"))
+        hn = min(n, args.httpx_n)
+        secs = asyncio.run(bare_httpx(url, hn))
+        rows.append(("bare httpx loop", f"n={hn}", hn / secs, f"{secs:.2f} s"))
+        backends = ["sqlite"] + (["postgresql"] if args.pg else [])
+        for backend in backends:
+            for per_host in args.per_host:
+                db_url, schema = fresh_database(backend, args.pg)
+                try:
+                    r = asyncio.run(engine(db_url, url, n, per_host))
+                finally:
+                    if schema:
+                        from tests.support.backends import drop_pg_schema
+
+                        drop_pg_schema(args.pg, str(schema))
+                label = f"engine, {backend}, per_host={per_host}"
+                rows.append(
+                    (label + ": drain", "delivery only", n / r["drain_s"], f"{r['drain_s']:.2f} s")
+                )
+                rows.append(
+                    (
+                        label + ": e2e",
+                        f"enqueue {n / r['enqueue_s']:.0f}/s",
+                        n / r["e2e_s"],
+                        f"{r['e2e_s']:.2f} s",
+                    )
+                )
+                print(rows[-2], rows[-1], flush=True)
+    finally:
+        proc.kill()
+
+    base = rows[0][2]
+    lines = [
+        f"| {name} | {note} | {rate:,.0f} | {rate / base:.2f} | {took} |"
+        for name, note, rate, took in rows
+    ]
+    table = "\n".join(
+        [
+            "| run | note | events/s | vs bare aiohttp | time |",
+            "|---|---|---:|---:|---:|",
+            *lines,
+        ]
+    )
+    print(table)
+    section = (
+        "## Callback delivery\n\n"
+        f"`.venv/bin/python -m bench.webhooks -n {n}` — {n} messaging callbacks (JSON array, "
+        f"{len(BODY)} bytes, Basic auth) to a local aiohttp sink in a separate process; "
+        f"{CONCURRENCY} in flight. Machine: {machine()}. "
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average at start "
+        f"{os.getloadavg()[0]:.1f}.\n\n"
+        "- *drain*: N events already in the outbox, then the worker starts: claim, POST, record.\n"
+        "- *e2e*: from the first enqueue (transactions of 500) to every event recorded "
+        "delivered, with the worker running alongside.\n"
+        "- *bare aiohttp / httpx*: the same POSTs from a client loop with no database.\n\n"
+        f"{table}\n"
+    )
+    if not args.no_write:
+        write_docs(section)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""Applications: /accounts/{accountId}/applications[/{id}[/associatedsippeers]].
+
+Wire only: XML documents in and out; the rules are in core.provisioning. Passwords are accepted
+in every *Creds element and never written back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+from pydantic_xml import element, wrapped
+from starlette.requests import Request
+from starlette.responses import Response
+
+from openband.api.context import ctx
+from openband.api.dashboard.routing import DashboardRouter, body_doc, location, principal
+from openband.api.dashboard.xml import XML_MEDIA_TYPE, XmlDoc, xml_response
+from openband.core import provisioning as core
+
+router = DashboardRouter()
+ROOT = "ApplicationProvisioningResponse"
+
+
+class CredsDoc(XmlDoc, tag="Creds"):
+    user_id: str | None = element(tag="UserId", default=None)
+    password: str | None = element(tag="Password", default=None)
+
+
+def _creds(tag: str) -> Any:
+    return element(tag=tag, default=None)
+
+
+class ApplicationDoc(XmlDoc, tag="Application"):
+    """Request and response body; ApplicationId is output only."""
+
+    application_id: str | None = element(tag="ApplicationId", default=None)
+    service_type: str | None = element(tag="ServiceType", default=None)
+    app_name: str | None = element(tag="AppName", default=None)
+    # messaging
+    msg_callback_url: str | None = element(tag="MsgCallbackUrl", default=None)
+    callback_url: str | None = element(tag="CallbackUrl", default=None)
+    inbound_callback_url: str | None = element(tag="InboundCallbackUrl", default=None)
+    outbound_callback_url: str | None = element(tag="OutboundCallbackUrl", default=None)
+    msg_callback_creds: CredsDoc | None = _creds("MsgCallbackCreds")
+    inbound_callback_creds: CredsDoc | None = _creds("InboundCallbackCreds")
+    outbound_callback_creds: CredsDoc | None = _creds("OutboundCallbackCreds")
+    requested_callback_types: list[str] | None = wrapped(
+        "RequestedCallbackTypes", element(tag="CallbackType", default=None)
+    )
+    # voice
+    call_initiated_callback_url: str | None = element(tag="CallInitiatedCallbackUrl", default=None)
+    call_initiated_method: str | None = element(tag="CallInitiatedMethod", default=None)
+    call_status_callback_url: str | None = element(tag="CallStatusCallbackUrl", default=None)
+    call_status_method: str | None = element(tag="CallStatusMethod", default=None)
+    # CallbackCreds serves both families (voice callbacks; deprecated messaging callbacks).
+    callback_creds: CredsDoc | None = _creds("CallbackCreds")
+    call_initiated_fallback_url: str | None = element(tag="CallInitiatedFallbackUrl", default=None)
+    call_initiated_fallback_method: str | None = element(
+        tag="CallInitiatedFallbackMethod", default=None
+    )
+    call_initiated_fallback_creds: CredsDoc | None = _creds("CallInitiatedFallbackCreds")
+    callback_timeout: str | None = element(tag="CallbackTimeout", default=None)
+
+
+class ApplicationResponse(XmlDoc, tag=ROOT):
+    application: ApplicationDoc
+
+
+def to_input(doc: ApplicationDoc) -> core.ApplicationInput:
+    config: dict[str, Any] = {}
+    for key in core.CONFIG_KEYS:
+        value = getattr(doc, key)
+        if isinstance(value, CredsDoc):
+            value = {"user_id": value.user_id, "password": value.password}
+        if value is not None:
+            config[key] = value
+    return core.ApplicationInput(service_type=doc.service_type, name=doc.app_name, config=config)
+
+
+def to_doc(row: core.ApplicationRow) -> ApplicationDoc:
+    values: dict[str, Any] = {}
+    for key in core.CONFIG_KEYS:
+        value = row.config.get(key)
+        if key in core.CREDS_FIELDS:
+            # Only the UserId is ever echoed.
+            user = value.get("user_id") if isinstance(value, dict) else None
+            value = CredsDoc(user_id=user) if user else None
+        elif key == "callback_timeout" and value is not None:
+            value = str(value)
+        elif key == "requested_callback_types" and not value:
+            value = None
+        values[key] = value
+    return ApplicationDoc(
+        application_id=row.id, service_type=row.service_type, app_name=row.name, **values
+    )
+
+
+def _single(row: core.ApplicationRow, status: int = 200, headers: dict | None = None) -> Response:
+    return xml_response(ApplicationResponse(application=to_doc(row)), status, headers)
+
+
+def list_document(root: str, container: str, items: list[XmlDoc]) -> Response:
+    """A list response whose container element is present even when empty (the SDKs index it)."""
+    doc = etree.Element(root)
+    holder = etree.SubElement(doc, container)
+    for item in items:
+        holder.append(item.to_xml_tree(skip_empty=True))
+    body = etree.tostring(doc, xml_declaration=True, encoding="UTF-8", standalone=True)
+    return Response(body, media_type=XML_MEDIA_TYPE)
+
+
+@router.xml("GET", "/accounts/{account_id}/applications", ROOT)
+async def list_applications(request: Request, account_id: str) -> Response:
+    await principal(request, account_id)
+    async with ctx(request).db.connect() as conn:
+        rows = await core.list_applications(conn, account_id)
+    return list_document(ROOT, "ApplicationList", [to_doc(r) for r in rows])
+
+
+@router.xml("POST", "/accounts/{account_id}/applications", ROOT)
+async def create_application(request: Request, account_id: str) -> Response:
+    await principal(request, account_id)
+    doc = await body_doc(request, ApplicationDoc)
+    async with ctx(request).db.begin() as conn:
+        row = await core.create_application(conn, account_id, to_input(doc))
+    headers = location(request, f"/accounts/{account_id}/applications/{row.id}")
+    return _single(row, 201, headers)
+
+
+@router.xml("GET", "/accounts/{account_id}/applications/{app_id}", ROOT)
+async def get_application(request: Request, account_id: str, app_id: str) -> Response:
+    await principal(request, account_id)
+    async with ctx(request).db.connect() as conn:
+        row = await core.get_application(conn, account_id, app_id)
+    return _single(row)
+
+
+@router.xml("PUT", "/accounts/{account_id}/applications/{app_id}", ROOT)
+async def replace_application(request: Request, account_id: str, app_id: str) -> Response:
+    await principal(request, account_id)
+    doc = await body_doc(request, ApplicationDoc)
+    async with ctx(request).db.begin() as conn:
+        row = await core.replace_application(conn, account_id, app_id, to_input(doc))
+    return _single(row)
+
+
+@router.xml("PATCH", "/accounts/{account_id}/applications/{app_id}", ROOT)
+async def patch_application(request: Request, account_id: str, app_id: str) -> Response:
+    await principal(request, account_id)
+    doc = await body_doc(request, ApplicationDoc)
+    async with ctx(request).db.begin() as conn:
+        row = await core.patch_application(conn, account_id, app_id, to_input(doc))
+    return _single(row)
+
+
+@router.xml("DELETE", "/accounts/{account_id}/applications/{app_id}", ROOT)
+async def delete_application(request: Request, account_id: str, app_id: str) -> Response:
+    await principal(request, account_id)
+    async with ctx(request).db.begin() as conn:
+        await core.delete_application(conn, account_id, app_id)
+    return xml_response(None, 200)
+
+
+class AssociatedSipPeerDoc(XmlDoc, tag="AssociatedSipPeer"):
+    site_id: int = element(tag="SiteId")
+    site_name: str = element(tag="SiteName")
+    peer_id: int = element(tag="PeerId")
+    peer_name: str = element(tag="PeerName")
+
+
+@router.xml(
+    "GET",
+    "/accounts/{account_id}/applications/{app_id}/associatedsippeers",
+    "AssociatedSipPeersResponse",
+)
+async def associated_sippeers(request: Request, account_id: str, app_id: str) -> Response:
+    await principal(request, account_id)
+    async with ctx(request).db.connect() as conn:
+        peers = await core.associated_peers(conn, account_id, app_id)
+    items = [
+        AssociatedSipPeerDoc(
+            site_id=p.site_id, site_name=p.site_name, peer_id=p.peer_id, peer_name=p.peer_name
+        )
+        for p in peers
+    ]
+    return list_document("AssociatedSipPeersResponse", "AssociatedSipPeers", items)

@@ -1,0 +1,1 @@
+"""Every outbound HTTP request to customers: callback outbox and worker, SSRF policy, signing."""

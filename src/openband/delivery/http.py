@@ -1,0 +1,241 @@
+"""The one outbound HTTP client: a shared aiohttp session behind the SSRF policy.
+
+aiohttp rather than httpx: on this class of machine it posts 10x more small webhooks per second.
+One ClientSession per process keeps connections alive across deliveries; the connector's
+resolver enforces the SSRF policy at connect time (see ssrf.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver
+
+from openband.delivery.ssrf import PolicyResolver, UrlDenied, UrlPolicy
+
+if TYPE_CHECKING:
+    from openband.config import Settings
+
+USER_AGENT = "BandwidthAPI/v2"
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+# A receiver's answer is only drained for keep-alive; beyond this the connection is dropped.
+MAX_RESPONSE_DRAIN = 64 * 1024
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    status: int | None  # None: no HTTP answer (refused, reset, timeout, denied)
+    latency_ms: float
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+class MediaError(Exception):
+    """Media could not be fetched. The messaging engine reports it as `error_code`."""
+
+    reason = "unreachable"
+    error_code = 4410  # media-unavailable
+
+    def __init__(self, url: str, detail: str) -> None:
+        super().__init__(f"{self.reason}: {detail} ({url})")
+        self.url = url
+        self.detail = detail
+
+
+class MediaDenied(MediaError):
+    reason = "denied"
+
+
+class MediaUnreachable(MediaError):
+    reason = "unreachable"
+
+
+class MediaTooLarge(MediaError):
+    reason = "too-large"
+
+
+def basic_auth(user: str, password: str) -> str:
+    # Built by hand: aiohttp.BasicAuth refuses a ':' in the user id, Bandwidth's creds allow it.
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def _denied(exc: BaseException) -> UrlDenied | None:
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        if isinstance(seen, UrlDenied):
+            return seen
+        inner = getattr(seen, "os_error", None)
+        seen = inner if isinstance(inner, BaseException) else seen.__cause__
+    return None
+
+
+def describe(exc: BaseException) -> str:
+    denied = _denied(exc)
+    if denied is not None:
+        return f"denied: {denied.reason}"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"connect failed: {exc.os_error.strerror or exc.os_error}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "server disconnected"
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+class HttpClient:
+    """Owns the session; create once per process (wiring) and close at shutdown."""
+
+    def __init__(
+        self,
+        policy: UrlPolicy,
+        *,
+        limit: int = 256,
+        limit_per_host: int = 32,
+        resolver: AbstractResolver | None = None,
+        user_agent: str = USER_AGENT,
+    ) -> None:
+        self.policy = policy
+        self.limit = limit
+        self.limit_per_host = limit_per_host
+        self.user_agent = user_agent
+        self._inner_resolver = resolver
+        self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kw: object) -> HttpClient:
+        return cls(
+            UrlPolicy.from_settings(settings),
+            limit=settings.callback_concurrency,
+            limit_per_host=settings.callback_per_host,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self.limit,
+                limit_per_host=self.limit_per_host,
+                resolver=PolicyResolver(self.policy, self._inner_resolver),
+                ttl_dns_cache=10,
+                keepalive_timeout=30,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers={"User-Agent": self.user_agent},
+                trust_env=False,  # a proxy would connect where the policy cannot see
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def post_json(
+        self,
+        url: str,
+        body: bytes,
+        *,
+        auth: tuple[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> AttemptResult:
+        """POST `body` as JSON; never raises for network errors. Redirects are not followed."""
+        start = time.perf_counter()
+        h = {"Content-Type": JSON_CONTENT_TYPE}
+        if auth is not None:
+            h["Authorization"] = basic_auth(*auth)
+        if headers:
+            h.update(headers)
+        try:
+            self.policy.check_url(url)
+            async with self.session.post(
+                url,
+                data=body,
+                headers=h,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as resp:
+                await resp.content.read(MAX_RESPONSE_DRAIN)
+                if not resp.content.at_eof():
+                    resp.close()  # don't read a huge answer just to reuse the connection
+                status = resp.status
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # every failure is a result to record, not a crash
+            return AttemptResult(None, (time.perf_counter() - start) * 1000, describe(exc))
+        latency = (time.perf_counter() - start) * 1000
+        return AttemptResult(status, latency, None if 200 <= status < 300 else f"HTTP {status}")
+
+    async def fetch_media(
+        self,
+        url: str,
+        *,
+        max_bytes: int,
+        timeout: float = 30.0,
+        auth: tuple[str, str] | None = None,
+        max_redirects: int = 5,
+    ) -> tuple[bytes, str]:
+        """GET media; returns (content, content type). Raises MediaDenied / MediaTooLarge /
+        MediaUnreachable. Redirects are followed by hand so each hop passes the policy."""
+        deadline = time.monotonic() + timeout
+        origin = urlsplit(url)[:2]
+        current = url
+        for _ in range(max_redirects + 1):
+            try:
+                self.policy.check_url(current)
+            except UrlDenied as exc:
+                raise MediaDenied(current, exc.reason) from None
+            headers = {}
+            if auth is not None and urlsplit(current)[:2] == origin:  # creds stay on their host
+                headers["Authorization"] = basic_auth(*auth)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise MediaUnreachable(url, "timeout")
+            try:
+                async with self.session.get(
+                    current,
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=remaining),
+                ) as resp:
+                    if resp.status in REDIRECTS and "Location" in resp.headers:
+                        current = urljoin(current, resp.headers["Location"])
+                        continue
+                    if not 200 <= resp.status < 300:
+                        raise MediaUnreachable(current, f"HTTP {resp.status}")
+                    if (resp.content_length or 0) > max_bytes:
+                        raise MediaTooLarge(current, f"{resp.content_length} bytes > {max_bytes}")
+                    data = bytearray()
+                    async for chunk in resp.content.iter_chunked(64 * 1024):
+                        data += chunk
+                        if len(data) > max_bytes:
+                            resp.close()
+                            raise MediaTooLarge(current, f"more than {max_bytes} bytes")
+                    ctype = resp.headers.get("Content-Type", "application/octet-stream")
+                    return bytes(data), ctype
+            except MediaError:
+                raise
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                denied = _denied(exc)
+                if denied is not None:
+                    raise MediaDenied(current, denied.reason) from None
+                raise MediaUnreachable(current, describe(exc)) from None
+        raise MediaUnreachable(url, "too many redirects")

@@ -1,0 +1,1 @@
+"""The carrier edge: one interface (base.py); the simulator is the default carrier."""

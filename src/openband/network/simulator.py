@@ -1,0 +1,697 @@
+"""The simulated phone network: the default carrier, where every number no account owns is a
+virtual handset.
+
+Outbound messages go one of two ways:
+- ON-NET: the recipient is a number in service on this platform (any account). The message is
+  handed back to core/messaging as inbound (`sink.inbound`), so two apps on one OpenBand can text
+  each other, and the sender gets its receipts (sending for MMS, then delivered).
+- OFF-NET: the recipient is a virtual handset. Its behaviour is fixed for the reserved test numbers
+  (+1 NPA 555-0100 … 0107, see RESERVED), scripted through /sim/v1/handsets/{number}
+  (sim_handsets), or the default: deliver. What a handset receives and sends is recorded in
+  sim_handset_messages, the simulator's observable record.
+
+Everything happens inside the caller's transaction. What happens later (a delayed delivery, a
+receipt that never comes, a delayed auto-reply) is a durable `sim_event` job written in that same
+transaction, whose handler (`Simulator.run_event`, registered in wiring.py) reports in a later
+transaction: a crash loses nothing and repeats nothing. The job's state lives in a
+sim_handset_messages row whose `direction` says what is pending ("pending": to be received,
+"failing": to be failed, "outbox": an auto-reply to be sent); listings show only "received" and
+"sent" rows.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openband.core import segments
+from openband.core.clock import now
+from openband.core.errors import InvalidInput
+from openband.network.base import (
+    CarrierSink,
+    InboundMessage,
+    MediaItem,
+    OutboundMessage,
+    Status,
+    StatusReport,
+)
+from openband.store import jobs, numbers
+from openband.store import media as media_repo
+from openband.store.schema import sim_handset_messages as hm
+from openband.store.schema import sim_handsets
+
+CARRIER_NAME = "OpenBand Simulator"
+JOB_KIND = "sim_event"
+
+Mode = Literal["deliver", "fail", "never_confirm", "opt_out"]
+MODES: tuple[Mode, ...] = ("deliver", "fail", "never_confirm", "opt_out")
+
+OPT_OUT_CODE = 4775  # destination-rejected-due-to-user-opt-out
+RECEIPT_EXPIRED_CODE = 9902  # delivery-receipt-expired
+MAX_DELAY_SECONDS = 86400.0
+MAX_TEXT = 2048
+
+# Row states of sim_handset_messages: the two a user sees, and the three that hold a pending job.
+RECEIVED, SENT = "received", "sent"
+PENDING, FAILING, OUTBOX = "pending", "failing", "outbox"
+VISIBLE = (RECEIVED, SENT)
+
+# Bandwidth messaging failure codes (reference/messaging-error-codes.md, from api-docs
+# site/docs/messaging/errors.mdx), code -> the `description` sent with message-failed.
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    4001: "service-not-allowed",
+    4301: "malformed-invalid-encoding",
+    4302: "malformed-invalid-from-number",
+    4303: "malformed-invalid-to-number",
+    4350: "malformed-for-destination",
+    4360: "message-not-sent-expiration-date-passed",
+    4401: "rejected-routing-error",
+    4403: "rejected-forbidden-from-number",
+    4404: "rejected-forbidden-to-number",
+    4405: "rejected-unallocated-from-number",
+    4406: "rejected-unallocated-to-number",
+    4407: "rejected-account-not-defined-from-number",
+    4408: "rejected-account-not-defined-to-number",
+    4409: "rejected-invalid-from-profile",
+    4410: "media-unavailable",
+    4411: "rejected-message-size-limit-exceeded",
+    4412: "media-content-invalid",
+    4420: "rejected-carrier-does-not-exist",
+    4421: "rejected-forbidden-no-destination",
+    4431: "rejected-forbidden-shortcode",
+    4432: "rejected-forbidden-country",
+    4433: "rejected-forbidden-tollfree",
+    4434: "rejected-forbidden-tollfree-for-recipient",
+    4435: "forbidden-too-many-recipients",
+    4451: "rejected-wrong-user-id",
+    4452: "rejected-wrong-application-id",
+    4470: "rejected-spam-detected",
+    4481: "rejected-from-number-in-blacklist",
+    4482: "rejected-to-number-in-blacklist",
+    4492: "reject-emergency",
+    4493: "rejected-unauthorized",
+    4700: "invalid-service-type",
+    4701: "destination-service-unavailable",
+    4702: "destination-subscriber-unavailable",
+    4711: "rejected-message-size-limit-exceeded",
+    4712: "media-content-invalid",
+    4720: "invalid-destination-address",
+    4721: "destination-tn-deactivated",
+    4730: "no-route-to-destination-carrier",
+    4740: "invalid-source-address-address",
+    4750: "destination-rejected-message",
+    4751: "destination-rejected-message-size-invalid",
+    4752: "destination-rejected-malformed",
+    4753: "destination-rejected-handset",
+    4770: "destination-spam-detected",
+    4771: "rejected-shortened-url",
+    4772: "rejected-tn-blocked",
+    4773: "inactive-campaign",
+    4774: "provisioning-issue",
+    4775: "destination-rejected-due-to-user-opt-out",
+    4780: "volume-violation-tmo",
+    4781: "volume-violation-att",
+    4785: "volumetric-violation",
+    4790: "destination-rejected-sc-not-allowed",
+    4791: "destination-rejected-campaign-not-allowed",
+    4792: "destination-rejected-sc-not-provisioned",
+    4793: "destination-rejected-sc-expired",
+    4795: "tfn-not-verified",
+    5100: "temporary-app-error",
+    5101: "temporary-app-shutdown",
+    5106: "impossible-to-route",
+    5111: "temporary-app-connection-closed",
+    5201: "temporary-rout-error-retries-exceeded",
+    5211: "temporary-app-error-app-busy",
+    5220: "temporary-store-error",
+    5231: "discarded-concatenation-timeout",
+    5500: "message-send-failed",
+    5501: "message-send-failed",
+    5999: "unknown-error",
+    5600: "destination-carrier-queue-full",
+    5610: "submit_ sm-or-submit_ multi-failed",
+    5620: "destination-app-error",
+    5630: "message-not-acknowle",
+    5650: "destination-failed",
+    9902: "delivery-receipt-expired",
+    9999: "unknown-error",
+}
+
+
+def describe_error(code: int) -> str:
+    return ERROR_DESCRIPTIONS.get(code, "unknown-error")
+
+
+def reported_after_sending(code: int) -> bool:
+    """Whether a failure is learnt after the message left for the carrier (so `sent` comes first).
+
+    Per the error table, 47xx are carrier rejections (4xxx with second digit 7), 56xx carrier
+    service failures and 99xx downstream/receipt failures; the rest are detected by Bandwidth
+    before sending.
+    """
+    return code // 100 == 47 or code // 100 == 56 or code >= 9900
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How a virtual handset answers what it is sent (the PUT /sim/v1/handsets body)."""
+
+    mode: Mode = "deliver"
+    error_code: int | None = None  # mode "fail" only
+    delay_seconds: float = 0.0  # deliver/fail: the final receipt comes this much later
+    auto_reply: str | None = None  # "{text}" is replaced by the received text
+    auto_reply_delay_seconds: float = 0.0
+
+    def validate(self) -> Behaviour:
+        if self.mode not in MODES:
+            raise InvalidInput(f"mode must be one of {', '.join(MODES)}", field="mode")
+        if self.mode == "fail":
+            if self.error_code is None:
+                raise InvalidInput("errorCode is required when mode is fail", field="errorCode")
+            if self.error_code not in ERROR_DESCRIPTIONS:
+                raise InvalidInput(
+                    f"errorCode {self.error_code} is not a Bandwidth messaging error code",
+                    field="errorCode",
+                )
+        elif self.error_code is not None:
+            raise InvalidInput("errorCode applies only to mode fail", field="errorCode")
+        for name, value in (
+            ("delaySeconds", self.delay_seconds),
+            ("autoReplyDelaySeconds", self.auto_reply_delay_seconds),
+        ):
+            if not 0 <= value <= MAX_DELAY_SECONDS:
+                raise InvalidInput(
+                    f"{name} must be between 0 and {MAX_DELAY_SECONDS:g}", field=name
+                )
+        if self.auto_reply is not None and len(self.auto_reply) > MAX_TEXT:
+            raise InvalidInput(f"autoReply is longer than {MAX_TEXT} characters", field="autoReply")
+        return self
+
+    @property
+    def failure_code(self) -> int | None:
+        """The code this handset fails with, if it fails."""
+        if self.mode == "fail":
+            return self.error_code
+        if self.mode == "opt_out":
+            return OPT_OUT_CODE
+        if self.mode == "never_confirm":
+            return RECEIPT_EXPIRED_CODE
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "errorCode": self.error_code,
+            "delaySeconds": self.delay_seconds,
+            "autoReply": self.auto_reply,
+            "autoReplyDelaySeconds": self.auto_reply_delay_seconds,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Behaviour:
+        """From a stored row (written by to_json); unknown keys are ignored."""
+        data = data or {}
+        mode = data.get("mode") if data.get("mode") in MODES else "deliver"
+        code = data.get("errorCode")
+        return cls(
+            mode=cast(Mode, mode),
+            error_code=int(code) if code is not None else None,
+            delay_seconds=float(data.get("delaySeconds") or 0.0),
+            auto_reply=data.get("autoReply"),
+            auto_reply_delay_seconds=float(data.get("autoReplyDelaySeconds") or 0.0),
+        )
+
+
+DEFAULT = Behaviour()
+
+
+@dataclass(frozen=True)
+class ReservedNumber:
+    """A test number with a fixed behaviour, in every NPA: +1 NPA 555 01xx (fictional range)."""
+
+    line: str  # the last four digits, e.g. "0101"
+    behaviour: Behaviour
+    summary: str
+
+    def example(self, npa: str = "919") -> str:
+        return f"+1{npa}555{self.line}"
+
+
+RESERVED_DELAY_SECONDS = 5.0
+
+RESERVED: dict[str, ReservedNumber] = {
+    r.line: r
+    for r in (
+        ReservedNumber("0100", Behaviour(), "delivered at once"),
+        ReservedNumber(
+            "0101", Behaviour("fail", 4720), "fails 4720 invalid-destination-address (after sent)"
+        ),
+        ReservedNumber(
+            "0102", Behaviour("opt_out"), "fails 4775 destination-rejected-due-to-user-opt-out"
+        ),
+        ReservedNumber(
+            "0103",
+            Behaviour("never_confirm"),
+            "sent, no receipt: fails 9902 delivery-receipt-expired after the receipt timeout",
+        ),
+        ReservedNumber(
+            "0104",
+            Behaviour(delay_seconds=RESERVED_DELAY_SECONDS),
+            f"sent at once, delivered {RESERVED_DELAY_SECONDS:g} s later",
+        ),
+        ReservedNumber(
+            "0105",
+            Behaviour(auto_reply="You said: {text}"),
+            "delivered, then replies 'You said: <text>'",
+        ),
+        ReservedNumber(
+            "0106",
+            Behaviour("fail", 4432),
+            "fails 4432 rejected-forbidden-country (before sending)",
+        ),
+        ReservedNumber("0107", Behaviour("fail", 5999), "fails 5999 unknown-error (rejected)"),
+    )
+}
+
+_RESERVED_RE = re.compile(r"^\+1[2-9]\d{2}555(01\d{2})$")
+
+
+def reserved(tn: str) -> ReservedNumber | None:
+    m = _RESERVED_RE.match(tn)
+    return RESERVED.get(m.group(1)) if m else None
+
+
+# --- behaviours (sim_handsets) ---------------------------------------------------------------
+
+
+async def stored_behaviour(conn: AsyncConnection, tn: str) -> Behaviour | None:
+    row = (
+        await conn.execute(select(sim_handsets.c.behaviour).where(sim_handsets.c.number == tn))
+    ).first()
+    return Behaviour.from_json(row.behaviour) if row else None
+
+
+async def resolve(conn: AsyncConnection, tn: str) -> Behaviour:
+    """What the handset `tn` does: a reserved number's fixed behaviour, its script, or deliver."""
+    fixed = reserved(tn)
+    if fixed is not None:
+        return fixed.behaviour
+    return await stored_behaviour(conn, tn) or DEFAULT
+
+
+async def put_behaviour(conn: AsyncConnection, tn: str, behaviour: Behaviour) -> None:
+    values = {"number": tn, "behaviour": behaviour.validate().to_json(), "updated_at": now()}
+    ins = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(sim_handsets)
+    await conn.execute(
+        ins.values(**values).on_conflict_do_update(
+            index_elements=["number"],
+            set_={"behaviour": values["behaviour"], "updated_at": values["updated_at"]},
+        )
+    )
+
+
+async def delete_behaviour(conn: AsyncConnection, tn: str) -> bool:
+    result = await conn.execute(delete(sim_handsets).where(sim_handsets.c.number == tn))
+    return result.rowcount > 0
+
+
+# --- the handsets' record (sim_handset_messages) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class HandsetMessage:
+    id: int
+    handset: str
+    direction: str
+    peer: str
+    account_id: str
+    message_id: str | None
+    text: str
+    media: list[Any]
+    segments: list[str]
+    at: datetime
+
+
+async def record(
+    conn: AsyncConnection,
+    *,
+    handset: str,
+    direction: str,
+    peer: str,
+    account_id: str,
+    message_id: str | None,
+    text: str,
+    media: list[Any],
+    segments_: list[str],
+) -> int:
+    result = await conn.execute(
+        hm.insert()
+        .values(
+            handset=handset,
+            direction=direction,
+            peer=peer,
+            account_id=account_id,
+            message_id=message_id,
+            text=text,
+            media=media,
+            segments=segments_,
+            at=now(),
+        )
+        .returning(hm.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def _row(conn: AsyncConnection, row_id: int) -> HandsetMessage | None:
+    row = (await conn.execute(select(hm).where(hm.c.id == row_id))).first()
+    return HandsetMessage(**row._mapping) if row else None
+
+
+async def handset_messages(
+    conn: AsyncConnection,
+    handset: str,
+    account_id: str,
+    *,
+    direction: str | None = None,
+    since: datetime | None = None,
+    after_id: int | None = None,
+    limit: int = 100,
+) -> list[HandsetMessage]:
+    """The handset's traffic with `account_id`'s numbers, oldest first (the newest `limit`)."""
+    conds = [hm.c.handset == handset, hm.c.account_id == account_id]
+    conds.append(hm.c.direction == direction if direction else hm.c.direction.in_(VISIBLE))
+    if since is not None:
+        # Exclusive at the millisecond, the resolution of the times we write: passing a row's
+        # `time` back does not return that row again.
+        floor = since.replace(microsecond=since.microsecond // 1000 * 1000)
+        conds.append(hm.c.at >= floor + timedelta(milliseconds=1))
+    if after_id is not None:
+        conds.append(hm.c.id > after_id)
+    q = select(hm).where(*conds).order_by(hm.c.at.desc(), hm.c.id.desc()).limit(limit)
+    rows = [HandsetMessage(**r._mapping) for r in (await conn.execute(q)).all()]
+    rows.reverse()
+    return rows
+
+
+# --- media -----------------------------------------------------------------------------------
+
+_MEDIA_PATH = re.compile(r"/users/(?P<account>[^/]+)/media/(?P<media_id>.+)$")
+
+
+async def platform_media(
+    conn: AsyncConnection, account_id: str, urls: tuple[str, ...]
+) -> tuple[tuple[MediaItem, ...], tuple[str, ...]]:
+    """Split media URLs into the sender's own stored media (as bytes) and other URLs.
+
+    The bytes are handed over because the recipient, in another account perhaps, cannot GET the
+    sender's media URL with its own credentials; other URLs are public and pass through as they
+    are.
+    """
+    items: list[MediaItem] = []
+    passed: list[str] = []
+    at = now()
+    for url in urls:
+        m = _MEDIA_PATH.search(urlsplit(url).path)
+        row = None
+        if m and unquote(m.group("account")) == account_id:
+            row = await media_repo.get(conn, account_id, unquote(m.group("media_id")), at)
+        if row is None:
+            passed.append(url)
+        else:
+            items.append(MediaItem(row.content, row.content_type, row.media_id.rsplit("/")[-1]))
+    return tuple(items), tuple(passed)
+
+
+def sink_from(extras: dict[str, object]) -> CarrierSink | None:
+    """core/messaging's sink as wired in AppContext.extras (looked up at call time)."""
+    sink = extras.get("messaging_sink")
+    if sink is None:
+        sink = getattr(extras.get("messaging"), "sink", None)
+    return cast(CarrierSink | None, sink)
+
+
+# --- the carrier -----------------------------------------------------------------------------
+
+
+class Simulator:
+    """The simulated phone network as a Carrier (see network/base.py)."""
+
+    name = CARRIER_NAME
+
+    def __init__(self, *, receipt_timeout_seconds: float = 10.0) -> None:
+        self.receipt_timeout = timedelta(seconds=receipt_timeout_seconds)
+
+    async def submit(
+        self, conn: AsyncConnection, message: OutboundMessage, sink: CarrierSink
+    ) -> None:
+        if await numbers.get(conn, message.to) is not None:
+            await self._on_net(conn, message, sink)
+        else:
+            await self._off_net(conn, message, sink)
+
+    # --- on-net: another number of this platform ---
+
+    async def _on_net(self, conn: AsyncConnection, msg: OutboundMessage, sink: CarrierSink) -> None:
+        if msg.message_type == "mms":
+            await self._report(conn, sink, msg.message_id, msg.to, "sending")
+        recipients = msg.all_to or (msg.to,)
+        owned = await numbers.owned_among(conn, recipients)
+        # The pipeline submits each recipient of a group on its own, but one inbound call gives a
+        # copy to every platform recipient: only the first of them hands the message over.
+        first = next((tn for tn in recipients if tn in owned), msg.to)
+        if msg.to == first:
+            items, urls = await platform_media(conn, msg.account_id, msg.media)
+            await sink.inbound(
+                conn,
+                InboundMessage(
+                    from_tn=msg.from_tn,
+                    to=tuple(recipients),
+                    text=msg.text,
+                    media=items,
+                    segment_count=msg.segment_count,
+                    carrier_name=self.name,
+                    media_urls=urls,
+                ),
+            )
+        await self._report(conn, sink, msg.message_id, msg.to, "delivered")
+
+    # --- off-net: a virtual handset ---
+
+    async def _off_net(
+        self, conn: AsyncConnection, msg: OutboundMessage, sink: CarrierSink
+    ) -> None:
+        b = await resolve(conn, msg.to)
+        code = b.failure_code
+        if msg.message_type == "mms":
+            await self._report(conn, sink, msg.message_id, msg.to, "sending")
+        if code is not None and b.mode != "never_confirm" and not reported_after_sending(code):
+            # Refused before it leaves (e.g. 4432 forbidden country): failed, never sent.
+            await self._fail(conn, sink, msg.message_id, msg.to, code)
+            return
+        await self._report(conn, sink, msg.message_id, msg.to, "sent")
+
+        def row(direction: str) -> dict[str, Any]:
+            return {
+                "handset": msg.to,
+                "direction": direction,
+                "peer": msg.from_tn,
+                "account_id": msg.account_id,
+                "message_id": msg.message_id,
+                "text": msg.text,
+                "media": list(msg.media),
+                "segments_": list(msg.parts),
+            }
+
+        if b.mode == "never_confirm":
+            # The handset gets the message; only its receipt is lost.
+            row_id = await record(conn, **row(RECEIVED))
+            await self._schedule(conn, f"fail:{code}:{row_id}", self.receipt_timeout)
+            await self._auto_reply(conn, sink, msg.to, msg.from_tn, msg.account_id, msg.text, b)
+        elif code is not None:  # a carrier rejection, learnt after sending
+            if b.delay_seconds > 0:
+                row_id = await record(conn, **row(FAILING))
+                await self._schedule(
+                    conn, f"fail:{code}:{row_id}", timedelta(seconds=b.delay_seconds)
+                )
+            else:
+                await self._fail(conn, sink, msg.message_id, msg.to, code)
+        elif b.delay_seconds > 0:
+            row_id = await record(conn, **row(PENDING))
+            await self._schedule(conn, f"deliver:{row_id}", timedelta(seconds=b.delay_seconds))
+        else:
+            await record(conn, **row(RECEIVED))
+            await self._report(conn, sink, msg.message_id, msg.to, "delivered")
+            await self._auto_reply(conn, sink, msg.to, msg.from_tn, msg.account_id, msg.text, b)
+
+    # --- later events (sim_event jobs) ---
+
+    async def run_event(self, conn: AsyncConnection, ref: str, sink: CarrierSink) -> None:
+        """Run one scheduled event; `ref` is what _schedule wrote. Stale events do nothing."""
+        action, _, rest = ref.partition(":")
+        if action == "deliver":
+            r = await _row(conn, int(rest))
+            if r is None or r.direction != PENDING or r.message_id is None:
+                return
+            await self._set_direction(conn, r.id, RECEIVED)
+            await self._report(conn, sink, r.message_id, r.handset, "delivered")
+            b = await resolve(conn, r.handset)
+            await self._auto_reply(conn, sink, r.handset, r.peer, r.account_id, r.text, b)
+        elif action == "fail":
+            code_s, _, row_s = rest.partition(":")
+            r = await _row(conn, int(row_s))
+            if r is None or r.direction not in (FAILING, RECEIVED) or r.message_id is None:
+                return
+            if r.direction == FAILING:  # a failed message never reached the handset
+                await conn.execute(delete(hm).where(hm.c.id == r.id))
+            await self._fail(conn, sink, r.message_id, r.handset, int(code_s))
+        elif action == "reply":
+            r = await _row(conn, int(rest))
+            if r is not None and r.direction == OUTBOX:
+                await self._send_reply(conn, sink, r)
+        else:
+            raise ValueError(f"unknown simulator event {ref!r}")
+
+    # --- helpers ---
+
+    async def _report(
+        self, conn: AsyncConnection, sink: CarrierSink, message_id: str, to: str, status: Status
+    ) -> None:
+        await sink.report(
+            conn,
+            StatusReport(
+                message_id=message_id,
+                recipient=to,
+                status=status,
+                description="ok" if status != "sending" else None,
+                carrier_name=self.name,
+            ),
+        )
+
+    async def _fail(
+        self, conn: AsyncConnection, sink: CarrierSink, message_id: str, to: str, code: int
+    ) -> None:
+        await sink.report(
+            conn,
+            StatusReport(
+                message_id=message_id,
+                recipient=to,
+                status="failed",
+                error_code=code,
+                description=describe_error(code),
+                carrier_name=self.name,
+            ),
+        )
+
+    async def _schedule(self, conn: AsyncConnection, ref: str, after: timedelta) -> None:
+        await jobs.enqueue(conn, JOB_KIND, ref, run_at=now() + after)
+
+    async def _set_direction(self, conn: AsyncConnection, row_id: int, direction: str) -> None:
+        await conn.execute(
+            update(hm).where(hm.c.id == row_id).values(direction=direction, at=now())
+        )
+
+    async def _auto_reply(
+        self,
+        conn: AsyncConnection,
+        sink: CarrierSink,
+        handset: str,
+        platform_tn: str,
+        account_id: str,
+        received: str,
+        b: Behaviour,
+    ) -> None:
+        # An alphanumeric sender cannot be replied to.
+        if b.auto_reply is None or not platform_tn.startswith("+"):
+            return
+        text = b.auto_reply.replace("{text}", received)[:MAX_TEXT]
+        row_id = await record(
+            conn,
+            handset=handset,
+            direction=OUTBOX,
+            peer=platform_tn,
+            account_id=account_id,
+            message_id=None,
+            text=text,
+            media=[],
+            segments_=list(segments.split(text)),
+        )
+        if b.auto_reply_delay_seconds > 0:
+            await self._schedule(
+                conn, f"reply:{row_id}", timedelta(seconds=b.auto_reply_delay_seconds)
+            )
+        else:
+            r = await _row(conn, row_id)
+            assert r is not None
+            await self._send_reply(conn, sink, r)
+
+    async def _send_reply(
+        self, conn: AsyncConnection, sink: CarrierSink, r: HandsetMessage
+    ) -> None:
+        ids = await sink.inbound(
+            conn,
+            InboundMessage(
+                from_tn=r.handset,
+                to=(r.peer,),
+                text=r.text,
+                segment_count=len(r.segments) or 1,
+                carrier_name=self.name,
+            ),
+        )
+        await conn.execute(
+            update(hm)
+            .where(hm.c.id == r.id)
+            .values(direction=SENT, message_id=ids[0] if ids else None, at=now())
+        )
+
+
+async def handset_send(
+    conn: AsyncConnection,
+    sink: CarrierSink,
+    *,
+    handset: str,
+    to: tuple[str, ...],
+    owners: dict[str, str],
+    text: str,
+    media: tuple[MediaItem, ...] = (),
+) -> list[str]:
+    """A handset texts platform numbers (`owners`: those of `to` on the platform -> account).
+
+    Records the handset's "sent" row for each platform recipient and hands the message to
+    core/messaging; returns the inbound message ids (one per platform recipient, in `to` order,
+    as the sink returns them).
+    """
+    mms = bool(media) or len(to) > 1
+    parts = [text] if mms else list(segments.split(text))
+    ids = await sink.inbound(
+        conn,
+        InboundMessage(
+            from_tn=handset,
+            to=to,
+            text=text,
+            media=media,
+            segment_count=len(parts),
+            carrier_name=CARRIER_NAME,
+        ),
+    )
+    platform = [tn for tn in to if tn in owners]
+    for i, tn in enumerate(platform):
+        mid = ids[i] if len(ids) == len(platform) else (ids[0] if len(ids) == 1 else None)
+        await record(
+            conn,
+            handset=handset,
+            direction=SENT,
+            peer=tn,
+            account_id=owners[tn],
+            message_id=mid,
+            text=text,
+            media=[m.name for m in media],
+            segments_=parts,
+        )
+    return ids

@@ -1,0 +1,494 @@
+"""SQL of messaging: accepting (batched inserts, rate slots), the send pipeline's claims, status
+transitions, inbound messages and the list/search query.
+
+The pipeline's claim column is message_recipients.send_at: not NULL means "still to be handed to
+the carrier, not before this instant". A claim moves it forward by a lease (a dead node's claims
+come back when the lease passes); handing the recipient to the carrier sets it to NULL in the
+same transaction as the carrier's first report. One indexed column instead of a jobs row per
+message: the accept path writes two rows less per message and a claim takes hundreds at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openband.store.schema import (
+    accounts,
+    message_recipients,
+    messages,
+    phone_numbers,
+    rate_slots,
+    sip_peers,
+)
+
+_m = messages
+_r = message_recipients
+
+
+def aware(dt: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; they are UTC by construction."""
+    if dt is None:
+        return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
+
+
+# --- accept path -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SenderRow:
+    """The sending number's location and its messaging products."""
+
+    tn: str
+    peer_id: int | None
+    sms: bool
+    mms: bool
+    app_id: str | None
+
+
+async def sender(conn: AsyncConnection, account_id: str, tn: str) -> SenderRow | None:
+    p = sip_peers.c
+    row = (
+        await conn.execute(
+            select(phone_numbers.c.tn, p.id, p.sms_feature, p.mms_feature, p.messaging_app_id)
+            .select_from(
+                phone_numbers.outerjoin(sip_peers, sip_peers.c.id == phone_numbers.c.peer_id)
+            )
+            .where(phone_numbers.c.tn == tn, phone_numbers.c.account_id == account_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    return SenderRow(
+        tn=row[0],
+        peer_id=row[1],
+        sms=row[2] is not None,
+        mms=row[3] is not None,
+        app_id=row[4],
+    )
+
+
+async def account_limits(conn: AsyncConnection, account_id: str) -> dict[str, Any]:
+    row = (await conn.execute(select(accounts.c.limits).where(accounts.c.id == account_id))).first()
+    return dict(row[0] or {}) if row else {}
+
+
+async def insert_messages(
+    conn: AsyncConnection, message_rows: list[dict[str, Any]], recipient_rows: list[dict[str, Any]]
+) -> None:
+    if message_rows:
+        await conn.execute(_m.insert(), message_rows)
+    if recipient_rows:
+        await conn.execute(_r.insert(), recipient_rows)
+
+
+async def load_slots(
+    conn: AsyncConnection, keys: Iterable[str], dialect: str, at: datetime
+) -> dict[str, datetime]:
+    """The next free instant of each key, locked for this transaction on PostgreSQL."""
+    keys = sorted(set(keys))  # a stable lock order: two nodes never deadlock on slots
+    if not keys:
+        return {}
+    if dialect == "postgresql":
+        # Rows must exist to be locked; a concurrent first insert is harmless (DO NOTHING).
+        await conn.execute(
+            postgresql.insert(rate_slots).on_conflict_do_nothing(index_elements=["key"]),
+            [{"key": k, "next_free_at": at} for k in keys],
+        )
+    q = select(rate_slots.c.key, rate_slots.c.next_free_at).where(rate_slots.c.key.in_(keys))
+    if dialect == "postgresql":
+        q = q.order_by(rate_slots.c.key).with_for_update()
+    return {r[0]: aware(r[1]) for r in await conn.execute(q)}  # type: ignore[misc]
+
+
+async def save_slots(conn: AsyncConnection, slots: dict[str, datetime], dialect: str) -> None:
+    if not slots:
+        return
+    ins = (postgresql if dialect == "postgresql" else sqlite).insert(rate_slots)
+    stmt = ins.on_conflict_do_update(
+        index_elements=["key"], set_={"next_free_at": ins.excluded.next_free_at}
+    )
+    await conn.execute(stmt, [{"key": k, "next_free_at": v} for k, v in slots.items()])
+
+
+# --- pipeline ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DueRecipient:
+    message_id: str
+    recipient: str
+    account_id: str
+    application_id: str | None
+    from_tn: str
+    to_tns: tuple[str, ...]
+    text: str
+    media: tuple[str, ...]
+    tag: str | None
+    priority: str
+    expiration: datetime | None
+    segment_count: int
+    message_type: str
+    created_at: datetime
+
+
+async def claim_due(
+    conn: AsyncConnection, at: datetime, limit: int, lease_until: datetime, postgres: bool
+) -> list[DueRecipient]:
+    due = select(_r.c.message_id, _r.c.recipient).where(_r.c.send_at <= at)
+    due = due.order_by(_r.c.send_at).limit(limit)
+    if postgres:
+        due = due.with_for_update(skip_locked=True)
+    keys = [(r[0], r[1]) for r in await conn.execute(due)]
+    if not keys:
+        return []
+    out: list[DueRecipient] = []
+    for i in range(0, len(keys), 400):
+        chunk = keys[i : i + 400]
+        cond = tuple_(_r.c.message_id, _r.c.recipient).in_(chunk)
+        await conn.execute(update(_r).where(cond).values(send_at=lease_until))
+        rows = await conn.execute(
+            select(
+                _r.c.message_id,
+                _r.c.recipient,
+                _m.c.account_id,
+                _m.c.application_id,
+                _m.c.from_tn,
+                _m.c.to_tns,
+                _m.c.text,
+                _m.c.media,
+                _m.c.tag,
+                _m.c.priority,
+                _m.c.expiration,
+                _m.c.segment_count,
+                _m.c.message_type,
+                _m.c.created_at,
+            )
+            .select_from(_r.join(_m, _m.c.id == _r.c.message_id))
+            .where(cond)
+        )
+        for r in rows:
+            out.append(
+                DueRecipient(
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    tuple(r[5] or ()),
+                    r[6] or "",
+                    tuple(r[7] or ()),
+                    r[8],
+                    r[9],
+                    aware(r[10]),
+                    r[11],
+                    r[12],
+                    aware(r[13]),  # type: ignore[arg-type]
+                )
+            )
+    return out
+
+
+async def hand_over(
+    conn: AsyncConnection, keys: Sequence[tuple[str, str]], lease_until: datetime
+) -> set[tuple[str, str]]:
+    """Clear send_at of claims still ours (same lease); returns those keys."""
+    ours: set[tuple[str, str]] = set()
+    for i in range(0, len(keys), 400):
+        chunk = list(keys[i : i + 400])
+        result = await conn.execute(
+            update(_r)
+            .where(tuple_(_r.c.message_id, _r.c.recipient).in_(chunk), _r.c.send_at == lease_until)
+            .values(send_at=None)
+            .returning(_r.c.message_id, _r.c.recipient)
+        )
+        ours.update((r[0], r[1]) for r in result)
+    return ours
+
+
+async def next_due(conn: AsyncConnection) -> datetime | None:
+    return aware((await conn.execute(select(func.min(_r.c.send_at)))).scalar())
+
+
+async def transition(
+    conn: AsyncConnection,
+    message_id: str,
+    recipient: str,
+    status: str,
+    from_statuses: Sequence[str],
+    at: datetime,
+    error_code: int | None = None,
+    carrier_name: str | None = None,
+) -> bool:
+    """Move one recipient to `status` if it is currently in one of `from_statuses`."""
+    values: dict[str, Any] = {"status": status, "updated_at": at}
+    if error_code is not None:
+        values["error_code"] = error_code
+    if carrier_name is not None:
+        values["carrier_name"] = carrier_name
+    result = await conn.execute(
+        update(_r)
+        .where(
+            _r.c.message_id == message_id,
+            _r.c.recipient == recipient,
+            _r.c.status.in_(list(from_statuses)),
+        )
+        .values(**values)
+    )
+    return result.rowcount == 1
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    id: str
+    account_id: str
+    application_id: str | None
+    direction: str
+    owner: str
+    from_tn: str
+    to_tns: tuple[str, ...]
+    text: str
+    media: tuple[str, ...]
+    tag: str | None
+    priority: str
+    expiration: datetime | None
+    segment_count: int
+    message_type: str
+    created_at: datetime
+
+
+async def get_message(conn: AsyncConnection, message_id: str) -> MessageRow | None:
+    r = (await conn.execute(select(_m).where(_m.c.id == message_id))).first()
+    if r is None:
+        return None
+    m = r._mapping
+    return MessageRow(
+        id=m["id"],
+        account_id=m["account_id"],
+        application_id=m["application_id"],
+        direction=m["direction"],
+        owner=m["owner"],
+        from_tn=m["from_tn"],
+        to_tns=tuple(m["to_tns"] or ()),
+        text=m["text"] or "",
+        media=tuple(m["media"] or ()),
+        tag=m["tag"],
+        priority=m["priority"],
+        expiration=aware(m["expiration"]),
+        segment_count=m["segment_count"],
+        message_type=m["message_type"],
+        created_at=aware(m["created_at"]),  # type: ignore[arg-type]
+    )
+
+
+async def recipient_status(conn: AsyncConnection, message_id: str, recipient: str) -> str | None:
+    return (
+        await conn.execute(
+            select(_r.c.status).where(_r.c.message_id == message_id, _r.c.recipient == recipient)
+        )
+    ).scalar()
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A platform number that receives a message: its owner and location's messaging app."""
+
+    tn: str
+    account_id: str
+    app_id: str | None
+
+
+async def destinations(conn: AsyncConnection, tns: Sequence[str]) -> list[Destination]:
+    if not tns:
+        return []
+    rows = await conn.execute(
+        select(phone_numbers.c.tn, phone_numbers.c.account_id, sip_peers.c.messaging_app_id)
+        .select_from(phone_numbers.outerjoin(sip_peers, sip_peers.c.id == phone_numbers.c.peer_id))
+        .where(phone_numbers.c.tn.in_(list(tns)))
+    )
+    found = {r[0]: Destination(r[0], r[1], r[2]) for r in rows}
+    return [found[t] for t in tns if t in found]
+
+
+# --- list / search -----------------------------------------------------------------------------
+
+SORT_COLUMNS = {
+    "messageId": _r.c.message_id,
+    "accountId": _r.c.account_id,
+    "sourceTn": _r.c.source_tn,
+    "destinationTn": _r.c.recipient,
+    "messageStatus": _r.c.status,
+    "messageDirection": _r.c.direction,
+    "messageType": _r.c.message_type,
+    "segmentCount": _r.c.segment_count,
+    "errorCode": _r.c.error_code,
+    "receiveTime": _r.c.created_at,
+    "carrierName": _r.c.carrier_name,
+    "messageSize": _r.c.message_size,
+    "attachmentCount": _r.c.attachment_count,
+    "recipientCount": _r.c.recipient_count,
+}
+
+
+@dataclass
+class MessageFilter:
+    account_id: str
+    message_ids: list[str] = field(default_factory=list)
+    source_exact: list[str] = field(default_factory=list)
+    source_partial: str | None = None
+    dest_exact: list[str] = field(default_factory=list)
+    dest_partial: str | None = None
+    statuses: list[str] = field(default_factory=list)
+    direction: str | None = None
+    message_type: str | None = None
+    error_code: int | None = None
+    carrier_name: str | None = None
+    from_time: datetime | None = None
+    to_time: datetime | None = None
+    from_segments: int | None = None
+    to_segments: int | None = None
+    from_size: int | None = None
+    to_size: int | None = None
+
+
+def _like_digits(partial: str) -> str:
+    esc = partial.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{esc}%"
+
+
+def _conds(f: MessageFilter) -> list[Any]:
+    c = _r.c
+    out: list[Any] = [c.account_id == f.account_id]
+    if f.message_ids:
+        out.append(c.message_id.in_(f.message_ids))
+    if f.source_exact:
+        out.append(c.source_tn.in_(f.source_exact))
+    if f.source_partial:
+        out.append(c.source_tn.like(_like_digits(f.source_partial), escape="\\"))
+    if f.dest_exact:
+        out.append(c.recipient.in_(f.dest_exact))
+    if f.dest_partial:
+        out.append(c.recipient.like(_like_digits(f.dest_partial), escape="\\"))
+    if f.statuses:
+        out.append(c.status.in_(f.statuses))
+    if f.direction:
+        out.append(c.direction == f.direction)
+    if f.message_type:
+        out.append(c.message_type == f.message_type)
+    if f.error_code is not None:
+        # 0 is how the list shows "no error"; such rows store NULL.
+        out.append(
+            or_(c.error_code.is_(None), c.error_code == 0)
+            if f.error_code == 0
+            else c.error_code == f.error_code
+        )
+    if f.carrier_name:
+        out.append(c.carrier_name == f.carrier_name)
+    if f.from_time is not None:
+        out.append(c.created_at >= f.from_time)
+    if f.to_time is not None:
+        out.append(c.created_at <= f.to_time)
+    if f.from_segments is not None:
+        out.append(c.segment_count >= f.from_segments)
+    if f.to_segments is not None:
+        out.append(c.segment_count <= f.to_segments)
+    if f.from_size is not None:
+        out.append(c.message_size >= f.from_size)
+    if f.to_size is not None:
+        out.append(c.message_size <= f.to_size)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ListedRecipient:
+    message_id: str
+    account_id: str
+    source_tn: str
+    recipient: str
+    status: str
+    direction: str
+    message_type: str
+    segment_count: int
+    error_code: int | None
+    created_at: datetime
+    carrier_name: str | None
+    message_size: int
+    message_length: int
+    attachment_count: int
+    recipient_count: int
+
+
+async def search(
+    conn: AsyncConnection,
+    f: MessageFilter,
+    *,
+    sort: str,
+    descending: bool,
+    offset: int,
+    limit: int,
+    count_cap: int | None,
+) -> tuple[int, list[ListedRecipient]]:
+    conds = _conds(f)
+    if count_cap is not None:
+        sub = select(_r.c.message_id).where(*conds).limit(count_cap).subquery()
+        total = (await conn.execute(select(func.count()).select_from(sub))).scalar_one()
+    else:
+        total = (
+            await conn.execute(select(func.count()).select_from(_r).where(*conds))
+        ).scalar_one()
+    col = SORT_COLUMNS[sort]
+    order = [col.desc() if descending else col.asc()]
+    tie = [_r.c.message_id, _r.c.recipient]
+    order += [t.desc() if descending else t.asc() for t in tie]
+    rows = await conn.execute(
+        select(
+            _r.c.message_id,
+            _r.c.account_id,
+            _r.c.source_tn,
+            _r.c.recipient,
+            _r.c.status,
+            _r.c.direction,
+            _r.c.message_type,
+            _r.c.segment_count,
+            _r.c.error_code,
+            _r.c.created_at,
+            _r.c.carrier_name,
+            _r.c.message_size,
+            func.length(_m.c.text),
+            _r.c.attachment_count,
+            _r.c.recipient_count,
+        )
+        .select_from(_r.join(_m, _m.c.id == _r.c.message_id))
+        .where(*conds)
+        .order_by(*order)
+        .offset(offset)
+        .limit(limit)
+    )
+    items = [
+        ListedRecipient(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            r[8],
+            aware(r[9]),  # type: ignore[arg-type]
+            r[10],
+            r[11] or 0,
+            r[12] or 0,
+            r[13] or 0,
+            r[14] or 1,
+        )
+        for r in rows
+    ]
+    return total, items

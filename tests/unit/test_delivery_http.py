@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+
+import pytest
+
+from openband.delivery import signing
+from openband.delivery.http import (
+    HttpClient,
+    MediaDenied,
+    MediaTooLarge,
+    MediaUnreachable,
+    basic_auth,
+)
+from openband.delivery.ssrf import UrlPolicy
+from tests.support.webhook_sink import Sink, free_port
+
+
+def run(fn):  # type: ignore[no-untyped-def]
+    """Run `await fn(sink, client)` with a fresh sink and a development-policy client."""
+
+    async def go() -> None:
+        sink = await Sink().start()
+        client = HttpClient(UrlPolicy.build(allow_loopback=True))
+        try:
+            await fn(sink, client)
+        finally:
+            await client.close()
+            await sink.stop()
+
+    asyncio.run(go())
+
+
+def test_post_json_headers_auth_and_body() -> None:
+    async def body(sink: Sink, client: HttpClient) -> None:
+        res = await client.post_json(
+            sink.url("/cb"), b'[{"a":1}]', auth=("user:x", "pw"), headers={"X-Extra": "1"}
+        )
+        assert res.ok and res.status == 200 and res.error is None and res.latency_ms > 0
+        (req,) = sink.requests
+        assert req.body == b'[{"a":1}]'
+        assert req.headers["Content-Type"] == "application/json; charset=utf-8"
+        assert req.headers["User-Agent"] == "BandwidthAPI/v2"
+        assert req.headers["X-Extra"] == "1"
+        assert req.headers["Authorization"] == "Basic " + base64.b64encode(b"user:x:pw").decode()
+
+    run(body)
+
+
+@pytest.mark.parametrize(("answer", "status"), [("500", 500), ("404", 404), ("302", 302)])
+def test_non_2xx_is_a_failed_result(answer: str, status: int) -> None:
+    async def body(sink: Sink, client: HttpClient) -> None:
+        sink.script("/cb", [answer])
+        res = await client.post_json(sink.url("/cb"), b"[]")
+        assert res.status == status and not res.ok and res.error == f"HTTP {status}"
+
+    run(body)
+
+
+def test_2xx_variants_are_ok() -> None:
+    async def body(sink: Sink, client: HttpClient) -> None:
+        for answer in ("200", "201", "204", "299"):
+            sink.script("/cb", [answer])
+            sink.hits.clear()
+            assert (await client.post_json(sink.url("/cb"), b"[]")).ok
+
+    run(body)
+
+
+def test_network_failures_never_raise() -> None:
+    async def body(sink: Sink, client: HttpClient) -> None:
+        sink.script("/slow", ["sleep:2"])
+        sink.script("/reset", ["reset"])
+        t = time.monotonic()
+        slow = await client.post_json(sink.url("/slow"), b"[]", timeout=0.2)
+        assert slow.status is None and slow.error == "timeout" and time.monotonic() - t < 1.5
+        reset = await client.post_json(sink.url("/reset"), b"[]")
+        assert reset.status is None and reset.error
+        refused = await client.post_json(f"http://127.0.0.1:{free_port()}/cb", b"[]")
+        assert refused.status is None and "connect" in (refused.error or "")
+        bad = await client.post_json("ftp://127.0.0.1/cb", b"[]")
+        assert bad.status is None and (bad.error or "").startswith("denied")
+        nodns = await client.post_json("http://does-not-exist.invalid/cb", b"[]", timeout=5)
+        assert nodns.status is None and nodns.error
+
+    run(body)
+
+
+def test_large_answer_is_not_read_whole() -> None:
+    async def body(sink: Sink, client: HttpClient) -> None:
+        sink.script("/cb", ["big"])
+        assert (await client.post_json(sink.url("/cb"), b"[]")).status == 200
+        sink.script("/cb", ["200"])
+        assert (await client.post_json(sink.url("/cb"), b"[]")).status == 200
+
+    run(body)
+
+
+def test_keep_alive_reuses_connections() -> None:
+    async def body(sink: Sink, client: HttpClient) -> None:
+        for _ in range(20):
+            assert (await client.post_json(sink.url("/cb"), b"[]")).ok
+        peers = {r.headers.get("Connection", "") for r in sink.requests}
+        assert "close" not in {p.lower() for p in peers}
+
+    run(body)
+
+
+# --- media ---------------------------------------------------------------------------------------
+
+
+def test_fetch_media_ok_and_content_type() -> None:
+    async def body(sink: Sink, client: HttpClient) -> None:
+        data, ctype = await client.fetch_media(sink.url("/m.txt"), max_bytes=100, timeout=5)
+        assert data == b"ok" and ctype.startswith("text/plain")
+
+    run(body)
+
+
+def test_fetch_media_too_large() -> None:
+    async def body(sink: Sink, client: HttpClient) -> None:
+        sink.script("/big", ["big"])
+        with pytest.raises(MediaTooLarge) as err:
+            await client.fetch_media(sink.url("/big"), max_bytes=1000, timeout=5)
+        assert err.value.error_code == 4410 and err.value.reason == "too-large"
+
+    run(body)
+
+
+def test_fetch_media_unreachable() -> None:
+    async def body(sink: Sink, client: HttpClient) -> None:
+        sink.script("/gone", ["404"])
+        with pytest.raises(MediaUnreachable, match="HTTP 404"):
+            await client.fetch_media(sink.url("/gone"), max_bytes=1000, timeout=5)
+        with pytest.raises(MediaUnreachable):
+            await client.fetch_media(f"http://127.0.0.1:{free_port()}/x", max_bytes=10)
+        sink.script("/slow", ["sleep:2"])
+        with pytest.raises(MediaUnreachable, match="timeout"):
+            await client.fetch_media(sink.url("/slow"), max_bytes=10, timeout=0.2)
+
+    run(body)
+
+
+def test_fetch_media_denied_and_redirect_checks() -> None:
+    async def body(sink: Sink, client: HttpClient) -> None:
+        with pytest.raises(MediaDenied):
+            await client.fetch_media("http://169.254.169.254/latest", max_bytes=10)
+        sink.script("/r", ["redirect:http://10.0.0.1/secret"])
+        with pytest.raises(MediaDenied):
+            await client.fetch_media(sink.url("/r"), max_bytes=10, timeout=5)
+        sink.script("/r2", [f"redirect:{sink.url('/final')}"])
+        data, _ = await client.fetch_media(sink.url("/r2"), max_bytes=10, auth=("u", "p"))
+        assert data == b"ok"
+        final = sink.on("/final")[0]
+        assert final.headers["Authorization"] == basic_auth("u", "p")  # same origin
+        sink.script("/loop", [f"redirect:{sink.url('/loop')}"])
+        with pytest.raises(MediaUnreachable, match="redirects"):
+            await client.fetch_media(sink.url("/loop"), max_bytes=10)
+
+    run(body)
+
+
+def test_fetch_media_in_production_denies_loopback() -> None:
+    async def go() -> None:
+        sink = await Sink().start()
+        client = HttpClient(UrlPolicy.build())
+        try:
+            with pytest.raises(MediaDenied):
+                await client.fetch_media(sink.url("/m"), max_bytes=10)
+            with pytest.raises(MediaDenied):
+                await client.fetch_media(f"http://localhost:{sink.port}/m", max_bytes=10)
+        finally:
+            await client.close()
+            await sink.stop()
+
+    asyncio.run(go())
+
+
+# --- signing -------------------------------------------------------------------------------------
+
+
+def test_signature_roundtrip() -> None:
+    body = b'[{"type":"message-delivered"}]'
+    header = signing.sign("s3cret", body, timestamp=1700000000)
+    t, v1 = header.split(",")
+    assert t == "t=1700000000" and v1.startswith("v1=") and len(v1) == 3 + 64
+    assert signing.verify("s3cret", body, header, now=1700000010)
+    assert signing.verify(b"s3cret", body, header, now=1700000010)
+
+
+def test_signature_rejections() -> None:
+    body = b"[]"
+    header = signing.sign("s3cret", body, timestamp=1700000000)
+    assert not signing.verify("other", body, header, now=1700000000)
+    assert not signing.verify("s3cret", b"[ ]", header, now=1700000000)
+    assert not signing.verify("s3cret", body, header, now=1700000000 + 301)  # stale
+    assert signing.verify("s3cret", body, header, now=1700009999, tolerance=0)
+    assert not signing.verify("s3cret", body, None)
+    assert not signing.verify("s3cret", body, "garbage")
+    assert not signing.verify("s3cret", body, "t=abc,v1=00")
+    forged = header.replace("t=1700000000", "t=1700000001")
+    assert not signing.verify("s3cret", body, forged, now=1700000000)
+
+
+def test_signature_rotation_accepts_any_v1() -> None:
+    body = b"[]"
+    good = signing.sign("new", body, timestamp=5).split(",")[1]
+    header = f"t=5,v1={'0' * 64},{good}"
+    assert signing.verify("new", body, header, now=5)

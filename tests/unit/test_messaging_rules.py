@@ -1,0 +1,165 @@
+"""Pure messaging rules: request validation, rate-limit schedule, callback targets, list query."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from openband.core import messaging as m
+from openband.core import ratelimit as rl
+from openband.core.errors import InvalidInput
+from openband.store.messages import SenderRow
+
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _body(**kw: object) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "applicationId": "app",
+        "from": "+19195550000",
+        "to": ["+19195551111"],
+        "text": "hi",
+    }
+    doc.update(kw)
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def test_parse_request_normalises_numbers() -> None:
+    d = m.parse_request(_body(to="9195552222", **{"from": "19195550000"}), AT)
+    assert d.to == ("+19195552222",) and d.from_tn == "+19195550000"
+    assert d.message_type == "sms" and d.priority == "default" and d.expiration is None
+
+
+def test_parse_request_collects_every_field_error() -> None:
+    with pytest.raises(m.RequestInvalid) as e:
+        m.parse_request({"to": [], "priority": "x", "tag": 5}, AT)
+    fields = [f for f, _ in e.value.fields]
+    assert set(fields) >= {"applicationId", "to", "from", "priority", "tag"}
+
+
+def test_parse_request_types_and_mms() -> None:
+    d = m.parse_request(_body(text=None, media=["https://e.com/a.png"]), AT)
+    assert d.message_type == "mms" and d.text == ""
+    g = m.parse_request(_body(to=["+19195551111", "+19195551112"]), AT)
+    assert g.message_type == "mms"
+    exp = m.parse_request(_body(expiration="2026-01-01T01:00:00+01:00"), AT - timedelta(hours=1))
+    assert exp.expiration == AT
+    with pytest.raises(m.RequestInvalid):
+        m.parse_request(_body(expiration="2026-01-01"), AT)
+    with pytest.raises(m.RequestInvalid):
+        m.parse_request(_body(to=["+19195551111", "9195551111"]), AT)  # the same number twice
+
+
+def test_check_sender() -> None:
+    d = m.parse_request(_body(), AT)
+    ok = SenderRow("+19195550000", 1, True, False, "app")
+    m.check_sender(d, ok, "1")
+    cases = [
+        (None, "from"),
+        (SenderRow("+19195550000", None, False, False, None), "from"),
+        (SenderRow("+19195550000", 1, False, True, "app"), "from"),
+        (SenderRow("+19195550000", 1, True, True, "other"), "applicationId"),
+    ]
+    for row, field in cases:
+        with pytest.raises(m.RequestInvalid) as e:
+            m.check_sender(d, row, "1")
+        assert e.value.fields[0][0] == field
+    mms = m.parse_request(_body(media=["https://e.com/a"]), AT)
+    with pytest.raises(m.RequestInvalid):
+        m.check_sender(mms, ok, "1")
+
+
+def test_segment_count_mms_is_one() -> None:
+    d = m.parse_request(_body(text="x" * 500), AT)
+    assert m.segment_count(d, m.segments_of(d)) == 4
+    g = m.parse_request(_body(text="x" * 500, media=["https://e.com/a"]), AT)
+    assert m.segment_count(g, m.segments_of(g)) == 1
+
+
+def test_schedule_unlimited_and_rates() -> None:
+    slots: dict[str, datetime] = {}
+    assert rl.schedule(slots, rl.Limits(), "a", "+1", 3, 2, AT) == [AT, AT]
+    assert slots == {}
+    lim = rl.Limits.from_json(rl.BANDWIDTH_DEFAULTS)
+    assert lim.account_rate == 1 and lim.number_rate == 1 and lim.queue_seconds == 900
+    first = rl.schedule(slots, lim, "a", "+1", 2, 1, AT)
+    second = rl.schedule(slots, lim, "a", "+1", 1, 2, AT)
+    assert first == [AT]
+    assert second == [AT + timedelta(seconds=2), AT + timedelta(seconds=3)]
+    assert slots[rl.account_key("a")] == AT + timedelta(seconds=4)
+
+
+def test_schedule_per_number_rate_and_queue_full() -> None:
+    lim = rl.Limits(account_rate=10, number_rate=1, queue_seconds=1)
+    slots: dict[str, datetime] = {}
+    rl.schedule(slots, lim, "a", "+1", 1, 1, AT)
+    # another number of the account is not held back by +1's rate
+    assert rl.schedule(slots, lim, "a", "+2", 1, 1, AT) == [AT + timedelta(seconds=0.1)]
+    assert rl.schedule(slots, lim, "a", "+1", 1, 1, AT) == [AT + timedelta(seconds=1)]
+    tight = rl.Limits(account_rate=1, queue_seconds=2)
+    s2: dict[str, datetime] = {}
+    rl.schedule(s2, tight, "b", "+1", 1, 1, AT)
+    rl.schedule(s2, tight, "b", "+1", 1, 1, AT)
+    before = dict(s2)
+    with pytest.raises(rl.QueueFull):
+        rl.schedule(s2, tight, "b", "+1", 1, 1, AT)
+    assert s2 == before
+    # once time has passed, the queue has room again
+    assert rl.schedule(s2, tight, "b", "+1", 1, 1, AT + timedelta(seconds=2))
+
+
+def test_limits_from_json_ignores_junk() -> None:
+    assert rl.Limits.from_json({"messaging_segments_per_second": "x"}).unlimited
+    assert rl.Limits.from_json({"messaging_segments_per_second": 0}).unlimited
+    assert rl.Limits.from_json(None).unlimited
+
+
+def test_callback_targets() -> None:
+    cfg = {
+        "outbound_callback_url": "https://a/out",
+        "callback_url": "https://a/legacy",
+        "outbound_callback_creds": {"user_id": "u", "password": "p"},
+    }
+    assert m.status_callback_target(cfg, "message-delivered", "sms") == (
+        "https://a/out",
+        ("u", "p"),
+    )
+    assert m.status_callback_target(cfg, "message-sending", "sms") is None
+    assert m.status_callback_target(cfg, "message-sending", "mms") is not None
+    legacy = {"callback_url": "https://a/l", "callback_creds": {"user_id": "x", "password": "y"}}
+    assert m.status_callback_target(legacy, "message-failed", "sms") == ("https://a/l", ("x", "y"))
+    assert m.inbound_callback_target(legacy) == ("https://a/l", ("x", "y"))
+    only_failed = {**legacy, "requested_callback_types": ["message-failed"]}
+    assert m.status_callback_target(only_failed, "message-delivered", "sms") is None
+    assert m.status_callback_target({}, "message-delivered", "sms") is None
+    assert m.inbound_callback_target({"msg_callback_url": "https://m"}) == ("https://m", None)
+
+
+def test_list_query() -> None:
+    with pytest.raises(InvalidInput):
+        m.parse_list_query("1", {})
+    q = m.parse_list_query("1", {"destinationTn": "19195551234"})
+    assert q.filter.dest_exact == ["+19195551234"] and q.filter.dest_partial is None
+    q = m.parse_list_query("1", {"sourceTn": "55512", "sort": "segmentCount:asc", "limit": "5"})
+    assert q.filter.source_partial == "55512" and q.sort == "segmentCount" and not q.descending
+    assert q.limit == 5 and q.offset == 0 and q.count_cap is None
+    token = m.encode_page_token(40)
+    assert m.parse_list_query("1", {"pageToken": token}).offset == 40
+    for bad in (
+        {"sourceTn": "123"},
+        {"messageDirection": "SIDEWAYS"},
+        {"messageType": "fax"},
+        {"limit": "0"},
+        {"limit": "10001"},
+        {"fromDateTime": "yesterday"},
+        {"limitTotalCount": "maybe"},
+        {"errorCode": "x"},
+    ):
+        with pytest.raises(InvalidInput):
+            m.parse_list_query("1", bad)
+
+
+def test_describe_error() -> None:
+    assert m.describe_error(4360) == "message-not-sent-expiration-date-passed"
+    assert m.describe_error(1) == "unknown-error"
