@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from openband.api.context import AppContext
@@ -12,9 +13,11 @@ log = logging.getLogger(__name__)
 
 async def start(context: AppContext, *, run_workers: bool = True) -> None:
     s = context.settings
-    from openband.core.inventory import Inventory
+    from openband.core.inventory import Inventory, exchange_index
 
     context.inventory = Inventory(context.settings, context.db)
+    # Build the exchange index now, off the event loop, so the first search does not wait ~5 s.
+    context.extras["inventory_warmup"] = asyncio.create_task(asyncio.to_thread(exchange_index))
     context.workers = Workers(context.db, poll_seconds=s.worker_poll_seconds, worker_id=s.worker_id)
     for register in _registrars():
         register(context)

@@ -352,3 +352,15 @@ def test_inservice_filters_and_paging(account: Account) -> None:
     totals = xml(account.dash("GET", "/inserviceNumbers/totals"))
     assert totals.findtext("Count") == "5"
     assert account.dash("GET", "/inserviceNumbers", params={"areacode": "61"}).status_code == 400
+
+
+def test_get_order_carries_its_id(account: Account) -> None:
+    """@bandwidth/numbers builds /orders/{order.id}/tns from the GET body, so the id must be there."""
+    site, _ = provision(account)
+    order_id = _order(
+        account,
+        order_xml(
+            "AreaCodeSearchAndOrderType", "<AreaCode>910</AreaCode><Quantity>1</Quantity>", site
+        ),
+    )
+    assert xml(wait_order(account, order_id)).findtext("Order/id") == order_id

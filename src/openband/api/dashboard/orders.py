@@ -75,7 +75,7 @@ def parse_order(body: bytes) -> core.OrderRequest:
     return req
 
 
-def _order_element(row: repo.OrderRow, with_id: bool = True) -> etree._Element:
+def _order_element(row: repo.OrderRow) -> etree._Element:
     """The <Order> as requested, enriched with id and dates (Bandwidth's echo)."""
     req = row.request
     order = E.Order()
@@ -83,8 +83,7 @@ def _order_element(row: repo.OrderRow, with_id: bool = True) -> etree._Element:
         order.append(E.CustomerOrderId(row.customer_order_id))
     if row.name:
         order.append(E.Name(row.name))
-    if with_id:
-        order.append(E.id(row.id))
+    order.append(E.id(row.id))
     order.append(E.OrderCreateDate(iso(row.created_at)))
     if row.peer_id is not None:
         order.append(E.PeerId(str(row.peer_id)))
@@ -220,7 +219,8 @@ async def get_order(request: Request, account_id: str, order_id: str) -> Respons
     doc.append(E.LastModifiedDate(iso(row.updated_at)))
     if row.completed_at:
         doc.append(E.OrderCompleteDate(iso(row.completed_at)))
-    doc.append(_order_element(row, with_id=False))
+    # The SDKs read Order/id back (e.g. @bandwidth/numbers getTnsAsync), so GET carries it too.
+    doc.append(_order_element(row))
     doc.append(E.OrderStatus(row.status))
     done = [t for t in tns if t.status == "completed"]
     if done:
