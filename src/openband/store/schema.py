@@ -284,7 +284,8 @@ callback_events = Table(
     _ts("delivered_at", nullable=True),
     _ts("expires_at"),
     Index("ix_callback_events_due", "status", "next_attempt_at"),
-    Index("ix_callback_events_order", "ordering_key", "seq"),
+    # status in the key: SQLite (no statistics) otherwise probes the "due" index per row.
+    Index("ix_callback_events_order", "ordering_key", "status", "seq"),
     Index("ix_callback_events_message", "message_id"),
 )
 

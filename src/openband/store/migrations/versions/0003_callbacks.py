@@ -48,7 +48,10 @@ def upgrade() -> None:
         "ix_callback_events_due", "callback_events", ["status", "next_attempt_at"], unique=False
     )
     op.create_index(
-        "ix_callback_events_order", "callback_events", ["ordering_key", "seq"], unique=False
+        "ix_callback_events_order",
+        "callback_events",
+        ["ordering_key", "status", "seq"],
+        unique=False,
     )
     op.create_index("ix_callback_events_message", "callback_events", ["message_id"], unique=False)
     op.create_table(
