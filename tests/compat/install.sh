@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the official Bandwidth client libraries that tests/compat drives, unmodified:
 #   PyPI bandwidth-numbers-sdk 1.2.0 (own venv: it pins old certifi/idna/chardet)
-#   npm  @bandwidth/numbers 2.0.0   (tests/compat/package.json)
+#   PyPI bandwidth-sdk 23.3.1       (own venv: messaging/media v2, pydantic 2, urllib3 2)
+#   npm  @bandwidth/numbers 2.0.0, bandwidth-sdk 8.1.4   (tests/compat/package.json)
 # Missing node/npm is tolerated here; the compat tests then skip, or fail under CI=true.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -15,8 +16,17 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import bandwidth_numb
   "$venv/bin/pip" install -q 'bandwidth-numbers-sdk==1.2.0'
 fi
 
+# The newest 23.x of the OpenAPI-generated v2 SDK (`pip index versions bandwidth-sdk`).
+sdk_venv="$root/.venv-compat-sdk"
+if [ ! -x "$sdk_venv/bin/python" ] \
+  || ! "$sdk_venv/bin/python" -c 'import bandwidth, sys; sys.exit(bandwidth.__version__ != "23.3.1")' 2>/dev/null; then
+  "$py" -m venv "$sdk_venv"
+  "$sdk_venv/bin/pip" install -q --upgrade pip
+  "$sdk_venv/bin/pip" install -q 'bandwidth-sdk==23.3.1'
+fi
+
 if command -v npm >/dev/null 2>&1; then
-  if [ ! -d "$here/node_modules/@bandwidth/numbers" ]; then
+  if [ ! -d "$here/node_modules/@bandwidth/numbers" ] || [ ! -d "$here/node_modules/bandwidth-sdk" ]; then
     (cd "$here" && npm install --no-audit --no-fund --loglevel=error)
   fi
 else

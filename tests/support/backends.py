@@ -23,7 +23,9 @@ def postgres_base_url() -> str | None:
             pass
     except Exception as exc:
         if os.environ.get("CI") == "true" or os.environ.get("OPENBAND_TEST_POSTGRES_URL"):
-            raise RuntimeError(f"PostgreSQL is required for this run but {url} fails: {exc}") from exc
+            raise RuntimeError(
+                f"PostgreSQL is required for this run but {url} fails: {exc}"
+            ) from exc
         return None
     return url
 
