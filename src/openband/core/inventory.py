@@ -122,6 +122,9 @@ class NumberInfo:
         return self.tn[2:]
 
 
+_LINE_STR = tuple(f"{n:04d}" for n in range(10000))
+
+
 class NumberRow(NamedTuple):
     """NumberInfo's fields as a tuple: ~20x cheaper to build, for 5000-number HTTP answers."""
 
@@ -798,20 +801,29 @@ class Inventory:
                 else:
                     exact.extend(f"+1{g.npa}{g.nxx}{n:04d}" for n in g.lines)
             owned = await store.owned_numbers(conn, prefixes, exact)
+            # The hot loop of 5000-number answers: tuple.__new__ skips NamedTuple's Python-level
+            # constructor (several times faster) and line strings are precomputed.
+            make, lines_str, want = tuple.__new__, _LINE_STR, q.quantity
             for g in batch:
-                head = f"+1{g.npa}{g.nxx}"
+                npa, nxx = g.npa, g.nxx
+                head = f"+1{npa}{nxx}"
                 e = g.exchange
                 if e is not None:
-                    geo = (e.city, e.state, e.rate_center, e.lata or None, e.zip, False)
+                    city, state, rc, lata, zip_, tf = (
+                        e.city, e.state, e.rate_center, e.lata or None, e.zip, False
+                    )  # fmt: skip
                 else:
-                    geo = (None, None, None, None, None, True)
+                    city = state = rc = lata = zip_ = None
+                    tf = True
                 for n in g.lines:
-                    line = f"{n:04d}"
+                    line = lines_str[n]
                     tn = head + line
                     if owned and tn in owned:
                         continue
-                    out.append(NumberRow(tn, g.npa, g.nxx, line, *geo))
-                    if len(out) >= q.quantity:
+                    out.append(
+                        make(NumberRow, (tn, npa, nxx, line, city, state, rc, lata, zip_, tf))
+                    )
+                    if len(out) >= want:
                         return out
         return out
 
