@@ -1,16 +1,26 @@
-"""Benchmark (not a test): accepted messages/s (durable 202) and p99, end to end to callbacks.
+"""Benchmark (not a test): accepted messages/s (durable 202) and p99, end to end to callbacks,
+callback delivery alone, server RSS; each figure next to a bare Starlette endpoint of the same run.
 
     .venv/bin/python bench/messaging.py [--backends sqlite,postgres] [--seconds 15]
-                                        [--connections 64] [--write-docs]
+                                        [--connections 64] [--workers 1] [--write-docs]
+    .venv/bin/python bench/messaging.py --soak 300 [--backends sqlite]   # RSS over 5 minutes
 
-For each backend, runs `openband serve` (uvicorn, one process) on a free 127.0.0.1 port against a
+For each backend, runs `openband serve --workers N` (uvicorn) on a free 127.0.0.1 port against a
 fresh database provisioned with one account, a messaging application whose OutboundCallbackUrl is
 a local aiohttp sink (a separate process that answers 204 and counts events), a location with
 SMS and a number. Load: wrk (apt package `wrk`) posting one SMS per request to a simulator
-handset. Measured in the same run: a bare Starlette endpoint (same uvicorn, parses the JSON and
-answers 202) as the ceiling of the HTTP stack on this box. Reports requests/s, p50/p99, how many
-202s were durable (rows in message_recipients), the message-delivered callbacks the sink
-acknowledged during and after the load, and the server's RSS. Loopback only.
+handset that delivers. Before measuring, the bench waits for the server to go idle (the exchange
+index is built at start), runs a 3 s warm-up and waits for its callbacks.
+
+Figures, all from one run:
+- bare Starlette: one uvicorn process, parses the JSON and answers 202: the HTTP stack's ceiling;
+- accepted/s, p50, p99: wrk's; "durable" compares recipient rows with 2xx answers;
+- end to end: message-delivered callbacks acknowledged by the sink during the load window, per
+  second, and the backlog (accepted, not yet acknowledged) when the load stopped;
+- callback delivery alone: N events already in the outbox, then a DeliveryWorker drains them to
+  the sink (bench/webhooks.py's "drain");
+- server RSS: the peak of the largest server process, sampled every 0.5 s through the run.
+Loopback only.
 """
 
 from __future__ import annotations
@@ -92,10 +102,74 @@ def wait_port(port: int, timeout: float = 30.0) -> None:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return 0.0
+
+
+def family(pid: int) -> list[int]:
+    """The process and its descendants (uvicorn's workers)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def wait_idle(pid: int, timeout: float = 60.0) -> None:
+    """Until the server uses < 15 % of a core for a second (start-up work is done)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_seconds(family(pid))
+        time.sleep(1.0)
+        if cpu_seconds(family(pid)) - before < 0.15:
+            return
+
+
+class RssSampler:
+    """Peak RSS of the largest process of the server's family, sampled in a thread."""
+
+    def __init__(self, pid: int, every: float = 0.5) -> None:
+        import threading
+
+        self.pid, self.every = pid, every
+        self.peak = 0.0
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        t0 = time.monotonic()
+        while not self._stop.wait(self.every):
+            largest = max((rss_mb(p) for p in family(self.pid)), default=0.0)
+            self.peak = max(self.peak, largest)
+            self.samples.append((time.monotonic() - t0, largest))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
 
 
 def provision(url: str, sink_url: str) -> None:
@@ -226,7 +300,33 @@ def sink_stats(port: int) -> dict[str, float]:
         return json.loads(r.read())
 
 
-def run_backend(name: str, url: str, seconds: int, connections: int) -> dict[str, object]:
+def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "OPENBAND_DEV_ACCOUNT": "false",
+        "OPENBAND_LOG_LEVEL": "WARNING",
+        "OPENBAND_DATABASE_URL": url,
+    }
+    return subprocess.Popen(
+        [str(BIN), "serve", "--port", str(port), "--host", "127.0.0.1", "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def wait_drained(url: str, sink_port: int, timeout: float) -> None:
+    """Until every recipient is delivered and its callback acknowledged (or the timeout)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        total, done = count_rows(url)
+        if done >= total and sink_stats(sink_port)["count"] >= total:
+            return
+        time.sleep(0.25)
+
+
+def run_backend(
+    name: str, url: str, seconds: int, connections: int, workers: int
+) -> dict[str, object]:
     sink_port, port = free_port(), free_port()
     sink = subprocess.Popen([sys.executable, "-c", SINK, str(sink_port)])
     server = None
@@ -234,52 +334,38 @@ def run_backend(name: str, url: str, seconds: int, connections: int) -> dict[str
         wait_port(sink_port)
         provision(url, f"http://127.0.0.1:{sink_port}/cb")
         app_id = Path(tempfile.gettempdir(), "openband-bench-app").read_text()
-        env = {
-            **os.environ,
-            "OPENBAND_DEV_ACCOUNT": "false",
-            "OPENBAND_LOG_LEVEL": "WARNING",
-            "OPENBAND_DATABASE_URL": url,
-        }
-        server = subprocess.Popen(
-            [str(BIN), "serve", "--port", str(port), "--host", "127.0.0.1"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
+        server = start_server(url, port, workers)
         wait_port(port)
+        wait_idle(server.pid)
+        rss = RssSampler(server.pid)
         body = (
             f'{{"applicationId":"{app_id}","from":"{FROM_TN}","to":["{TO_TN}"],'
             f'"text":"Hello from the OpenBand benchmark"}}'
         )
         path = f"/api/v2/users/{ACCOUNT}/messages"
         wrk(port, path, body, 3, connections)  # warm-up: caches and connection pools
+        wait_drained(url, sink_port, 60)
         before_total, _ = count_rows(url)
         s0 = sink_stats(sink_port)["count"]
+        load = os.getloadavg()[0]
         t0 = time.time()
         res = wrk(port, path, body, seconds, connections)
         t1 = time.time()
         s1 = sink_stats(sink_port)["count"]
-        rss = rss_mb(server.pid)
         total, _ = count_rows(url)
         accepted = total - before_total
-        # Drain: how long until every accepted message's callback is acknowledged.
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            _, done = count_rows(url)
-            s2 = sink_stats(sink_port)
-            if done >= total and s2["count"] >= total:
-                break
-            time.sleep(0.5)
+        wait_drained(url, sink_port, 120)
         s2 = sink_stats(sink_port)
-        drained_at = s2["last"]
         return {
             "backend": name,
             **res,
             "durable": accepted,
             "cb_during": (s1 - s0) / (t1 - t0),
+            "backlog": max(0, accepted - (s1 - s0)),
+            "drain_s": max(0.0, s2["last"] - t1),
             "cb_total": s2["count"],
-            "e2e_rate": (s2["count"] - s0) / max(1e-6, drained_at - t0),
-            "drain_s": max(0.0, drained_at - t1),
-            "rss_mb": rss,
+            "rss_mb": rss.stop(),
+            "load": load,
         }
     finally:
         if server is not None:
@@ -287,6 +373,97 @@ def run_backend(name: str, url: str, seconds: int, connections: int) -> dict[str
             server.wait(15)
         sink.terminate()
         sink.wait(5)
+
+
+def run_soak(name: str, url: str, seconds: int, connections: int, workers: int) -> None:
+    """Load for `seconds` in one-minute wrk rounds; RSS and throughput per round."""
+    sink_port, port = free_port(), free_port()
+    sink = subprocess.Popen([sys.executable, "-c", SINK, str(sink_port)])
+    server = None
+    try:
+        wait_port(sink_port)
+        provision(url, f"http://127.0.0.1:{sink_port}/cb")
+        app_id = Path(tempfile.gettempdir(), "openband-bench-app").read_text()
+        server = start_server(url, port, workers)
+        wait_port(port)
+        wait_idle(server.pid)
+        rss = RssSampler(server.pid, every=1.0)
+        body = (
+            f'{{"applicationId":"{app_id}","from":"{FROM_TN}","to":["{TO_TN}"],'
+            f'"text":"Hello from the OpenBand benchmark"}}'
+        )
+        path = f"/api/v2/users/{ACCOUNT}/messages"
+        print(f"soak: {name}, {workers} worker(s), {seconds} s, wrk -c{connections}")
+        print("| minute | accepted/s | p99 ms | callbacks/s | largest server RSS MB |")
+        print("|---|---|---|---|---|")
+        done, minute = 0, 0
+        while done < seconds:
+            step = min(60, seconds - done)
+            s0 = sink_stats(sink_port)["count"]
+            t0 = time.time()
+            res = wrk(port, path, body, step, connections)
+            cb = (sink_stats(sink_port)["count"] - s0) / (time.time() - t0)
+            now_rss = rss.samples[-1][1] if rss.samples else 0.0
+            minute += 1
+            done += step
+            print(f"| {minute} | {res['rps']:.0f} | {res['p99']:.1f} | {cb:.0f} | {now_rss:.0f} |")
+        wait_drained(url, sink_port, 180)
+        peak = rss.stop()
+        first = rss.samples[0][1] if rss.samples else 0.0
+        total, delivered = count_rows(url)
+        print(
+            f"RSS: {first:.0f} MB after warm start, peak {peak:.0f} MB; "
+            f"{delivered}/{total} delivered, {sink_stats(sink_port)['count']} callbacks acked; "
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(15)
+        sink.terminate()
+        sink.wait(5)
+
+
+def run_delivery(n: int) -> dict[str, float]:
+    """Callback delivery alone (bench/webhooks.py's drain): n events in the outbox, then one
+    DeliveryWorker sends them to a local aiohttp sink; SQLite, per_host 256."""
+    sys.path.insert(0, str(ROOT))
+    from bench import webhooks
+
+    proc, port = webhooks.start_sink()
+    try:
+        url = f"http://127.0.0.1:{port}/cb"
+        db_url, _ = webhooks.fresh_database("sqlite", None)
+
+        async def go() -> float:
+            from openband.config import Settings
+            from openband.delivery.worker import DeliveryWorker
+            from openband.store.db import Database
+
+            settings = Settings(
+                database_url=db_url,
+                callback_concurrency=webhooks.CONCURRENCY,
+                callback_per_host=256,
+                worker_poll_seconds=0.05,
+            )
+            db = Database(db_url)
+            try:
+                await webhooks._enqueue_all(db, url, n)
+                worker = DeliveryWorker(settings, db)
+                t = time.perf_counter()
+                worker.start()
+                await webhooks._wait_delivered(db, n)
+                took = time.perf_counter() - t
+                await worker.stop()
+                return took
+            finally:
+                await db.dispose()
+
+        load = os.getloadavg()[0]
+        took = asyncio.run(go())
+        return {"rate": n / took, "seconds": took, "load": load}
+    finally:
+        proc.kill()
 
 
 def run_bare(seconds: int, connections: int) -> dict[str, float]:
@@ -328,70 +505,91 @@ def main() -> None:
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--workers", type=int, default=1, help="openband serve --workers")
+    ap.add_argument("--callbacks", type=int, default=20000, help="events for delivery alone")
+    ap.add_argument("--soak", type=int, default=0, help="seconds of load for the RSS check")
     ap.add_argument("--write-docs", action="store_true")
     args = ap.parse_args()
 
-    bare = run_bare(args.seconds, args.connections)
-    rows = []
-    for backend in args.backends.split(","):
-        if backend == "sqlite":
-            tmp = tempfile.mkdtemp(prefix="obbench-")
-            rows.append(
-                run_backend(
-                    "SQLite", f"sqlite:///{tmp}/openband.db", args.seconds, args.connections
-                )
-            )
-        elif backend == "postgres":
-            made = pg_schema()
-            if made is None:
-                continue
+    def databases():  # type: ignore[no-untyped-def]
+        for backend in args.backends.split(","):
+            if backend == "sqlite":
+                tmp = tempfile.mkdtemp(prefix="obbench-")
+                yield "SQLite", f"sqlite:///{tmp}/openband.db", None
+            elif backend == "postgres":
+                made = pg_schema()
+                if made is not None:
+                    yield "PostgreSQL", made[0], made[1]
+
+    if args.soak:
+        for name, url, schema in databases():
             try:
-                rows.append(run_backend("PostgreSQL", made[0], args.seconds, args.connections))
+                run_soak(name, url, args.soak, args.connections, args.workers)
             finally:
-                drop_schema(made[1])
+                if schema:
+                    drop_schema(schema)
+        return
+
+    bare = run_bare(args.seconds, args.connections)
+    bare["load"] = os.getloadavg()[0]
+    rows = []
+    for name, url, schema in databases():
+        try:
+            rows.append(run_backend(name, url, args.seconds, args.connections, args.workers))
+        finally:
+            if schema:
+                drop_schema(schema)
+    cb = run_delivery(args.callbacks)
 
     cpu = platform.processor() or platform.machine()
     head = (
-        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-        f"wrk -t1 -c{args.connections} -d{args.seconds}s, one `openband serve` process, "
-        "load generator and callback sink on the same box"
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}; wrk -t1 "
+        f"-c{args.connections} -d{args.seconds}s; `openband serve --workers {args.workers}`; "
+        "load generator and callback sink on the same box; "
+        f"run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
+    b = bare["rps"]
     lines = [
-        "| Endpoint | req/s | p50 ms | p99 ms | 202s durable | vs bare | callbacks/s during load "
-        "| end-to-end msg/s | drain after load | server RSS |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        f"| bare Starlette (parse JSON, 202) | {bare['rps']:.0f} | {bare['p50']:.1f} "
-        f"| {bare['p99']:.1f} | – | 1.00 | – | – | – | – |",
+        "| Run | req/s | p50 ms | p99 ms | vs bare | 202s durable | callbacks acked/s during "
+        "load | backlog at end | drain | largest server RSS | load avg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| bare Starlette, 1 process (parse JSON, 202) | {b:.0f} | {bare['p50']:.1f} "
+        f"| {bare['p99']:.1f} | 1.00 | – | – | – | – | – | {bare['load']:.1f} |",
     ]
     for r in rows:
         lines.append(
             f"| POST messages, {r['backend']} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} "
-            f"| {r['durable']}/{r['ok']} | {r['rps'] / bare['rps']:.2f} "  # type: ignore[operator]
-            f"| {r['cb_during']:.0f} | {r['e2e_rate']:.0f} | {r['drain_s']:.1f} s "
-            f"| {r['rss_mb']:.0f} MB |"
+            f"| {r['rps'] / b:.2f} | {r['durable']}/{r['ok']:.0f} "  # type: ignore[operator]
+            f"| {r['cb_during']:.0f} ({r['cb_during'] / b:.2f}) | {r['backlog']} "  # type: ignore[operator]
+            f"| {r['drain_s']:.1f} s | {r['rss_mb']:.0f} MB | {r['load']:.1f} |"
         )
+    lines.append(
+        f"| callback delivery alone (outbox drain, SQLite) | {cb['rate']:.0f} events/s | – | – "
+        f"| {cb['rate'] / b:.2f} | – | – | – | {cb['seconds']:.1f} s | – | {cb['load']:.1f} |"
+    )
     table = "\n".join(lines)
     print(head)
     print(table)
     if args.write_docs:
-        doc = ROOT / "docs" / "benchmarks.md"
-        section = (
-            "## Messaging\n\n"
-            "`.venv/bin/python bench/messaging.py --write-docs` — POST /api/v2/users/{acct}/"
-            "messages (one SMS per request to a simulator handset that delivers) against "
-            "`openband serve`; a 202 is sent only after the group commit that holds the message. "
-            '"202s durable" compares recipient rows in the database with 2xx answers; '
-            '"end-to-end" counts message-delivered callbacks acknowledged by a local sink '
-            "from the start of the load until the last one.\n\n"
-            f"{head}.\n\n{table}\n"
-        )
-        text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-        if "## Messaging" in text:
-            text = re.sub(r"## Messaging\n.*?(?=\n## |\Z)", section, text, flags=re.S)
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-        doc.write_text(text)
-        print(f"wrote {doc}")
+        write_docs(head, table)
+
+
+def write_docs(head: str, table: str) -> None:
+    doc = ROOT / "docs" / "benchmarks.md"
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    start = text.find("## Messaging")
+    marker = "<!-- bench/messaging.py table -->"
+    if start == -1 or marker not in text[start:]:
+        print(f"{doc}: no '{marker}' in the Messaging section; table not written")
+        return
+    end = text.find("\n## ", start + 1)
+    end = len(text) if end == -1 else end
+    section = text[start:end]
+    a = section.index(marker) + len(marker)
+    b = section.find("<!-- end -->", a)
+    section = section[:a] + f"\n\n{head}.\n\n{table}\n\n" + section[b:]
+    doc.write_text(text[:start] + section + text[end:])
+    print(f"wrote {doc}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ works while a server runs on the same database.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -60,8 +61,17 @@ def serve(
     production: Annotated[
         bool | None, typer.Option("--production/--development", help="Strict defaults")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Server processes sharing the port, each with its own background workers. "
+            "One per core: 2 on a 2-core machine (docs/benchmarks.md, Messaging).",
+        ),
+    ] = 1,
 ) -> None:
-    """Run the APIs and the background workers in one process."""
+    """Run the APIs and the background workers (in one process, or --workers N)."""
     import uvicorn
 
     from openband import logs
@@ -77,7 +87,24 @@ def serve(
         f"OpenBand listening on http://{settings.host}:{settings.port} "
         f"(database {settings.database_url})",
         highlight=False,
+        soft_wrap=True,
     )
+    if workers > 1:
+        from openband.store.db import migrate
+
+        migrate(settings.database_url)  # once, before the workers start
+        os.environ.update(_settings_env(settings))
+        uvicorn.run(
+            "openband.server:create_worker_app",
+            factory=True,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+        )
+        return
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -86,6 +113,24 @@ def serve(
         access_log=False,
         server_header=False,
     )
+
+
+def _settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as OPENBAND_* variables, for the worker processes to load the same ones."""
+    import json
+
+    out: dict[str, str] = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, list | dict):
+            text = json.dumps(value)
+        else:
+            text = str(value)
+        out[f"OPENBAND_{name.upper()}"] = text
+    return out
 
 
 def _ensure_dev_account(settings: Settings) -> None:
@@ -237,7 +282,9 @@ def callbacks_list(
 
     events, attempts = run_with_db(_settings(database, config), go)
     table = Table(show_lines=True)
-    for col in ("event id", "type", "url", "status", "attempts", "next retry"):
+    # Ids stay whole (people copy them into `callbacks replay`); the other columns fold.
+    table.add_column("event id", no_wrap=True, min_width=36)
+    for col in ("type", "url", "status", "attempts", "next retry"):
         table.add_column(col, overflow="fold")
     for ev in events:
         lines = [

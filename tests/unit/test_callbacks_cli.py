@@ -4,8 +4,11 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
+from openband import cli
 from openband.cli import app
 from openband.core.clock import now
 from openband.delivery import outbox
@@ -59,12 +62,14 @@ def _seed(url: str) -> tuple[str, str]:
     return asyncio.run(go())
 
 
-def test_callbacks_list_and_replay(tmp_path: Path) -> None:
+def test_callbacks_list_and_replay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     migrate(url)
     done, waiting = _seed(url)
     runner = CliRunner()
     env = {"COLUMNS": "250"}
+    # The module's console was sized when first imported (maybe by another test): widen it.
+    monkeypatch.setattr(cli, "console", Console(width=250))
     res = runner.invoke(app, ["callbacks", "list", "--message", "m1", "--database", url], env=env)
     assert res.exit_code == 0, res.output
     assert done in res.output and waiting in res.output

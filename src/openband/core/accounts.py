@@ -9,6 +9,7 @@ invalidates it at once in this process and within `credential_cache_seconds` in 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -67,16 +68,61 @@ class Principal:
 
 
 class CredentialCache:
-    """Short-lived memory of (credential row, secret) pairs already verified."""
+    """Short-lived memory of (credential row, secret) pairs already verified.
+
+    Three layers, cheapest first:
+    - verified Authorization headers (`cached_header`): a dict lookup per request, valid while
+      the credential row as last read still has the hash that verified it;
+    - credential rows, re-read every `min(ttl, 2 s)` so a change made by another process (the
+      CLI) is seen within that time; concurrent misses of one row share a single read, so an
+      expiring row under load costs one query, not one per in-flight request;
+    - verified (row hash, secret digest) pairs, so scrypt is paid once per ttl.
+    """
+
+    ROW_SECONDS = 2.0
 
     def __init__(self, ttl_seconds: float) -> None:
         self.ttl = ttl_seconds
         self._verified: dict[tuple[str, str, str, bytes], float] = {}
         self._rows: dict[tuple[str, str], tuple[float, repo.CredentialRow | None]] = {}
+        self._loading: dict[tuple[str, str], asyncio.Future[repo.CredentialRow | None]] = {}
+        # header -> (expiry, kind, principal, secret hash that verified it, account id)
+        self._headers: dict[str, tuple[float, str, str, str, str]] = {}
 
     def clear(self) -> None:
         self._verified.clear()
         self._rows.clear()
+        self._headers.clear()
+
+    def cached_header(self, header: str, kinds: tuple[str, ...]) -> Principal | None:
+        """The principal of an Authorization header verified recently, if its credential row
+        (as last read, still fresh) is unchanged; None means "verify it the full way"."""
+        hit = self._headers.get(header)
+        if hit is None:
+            return None
+        expiry, kind, principal, secret_hash, account_id = hit
+        now = time.monotonic()
+        if expiry <= now or kind not in kinds:
+            return None
+        row = self._rows.get((kind, principal))
+        if row is None or row[0] <= now or row[1] is None or row[1].secret_hash != secret_hash:
+            return None
+        return Principal(account_id, kind, principal)
+
+    def remember_header(self, header: str, who: Principal) -> None:
+        """Remember that `header` authenticated as `who` (after `authenticate` said so)."""
+        row = self._rows.get((who.kind, who.username))
+        if row is None or row[1] is None:
+            return
+        if len(self._headers) > 10_000:
+            self._headers.clear()
+        self._headers[header] = (
+            time.monotonic() + self.ttl,
+            who.kind,
+            who.username,
+            row[1].secret_hash,
+            who.account_id,
+        )
 
     async def authenticate(
         self, conn_factory, kinds: tuple[str, ...], principal: str, secret: str
@@ -99,16 +145,30 @@ class CredentialCache:
         return None
 
     async def _row(self, conn_factory, kind: str, principal: str, now: float):  # type: ignore[no-untyped-def]
-        cached = self._rows.get((kind, principal))
+        key = (kind, principal)
+        cached = self._rows.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
-        async with conn_factory() as conn:
-            row = await repo.get_credential(conn, kind, principal)
+        pending = self._loading.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[repo.CredentialRow | None] = asyncio.get_running_loop().create_future()
+        self._loading[key] = fut
+        try:
+            async with conn_factory() as conn:
+                row = await repo.get_credential(conn, kind, principal)
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved: waiters (if any) get it re-raised
+            raise
+        finally:
+            self._loading.pop(key, None)
         if len(self._rows) > 10_000:
             self._rows.clear()
         # Row lookups are cached for a fraction of the TTL: password changes made by another
         # process (the CLI) are seen within that time.
-        self._rows[(kind, principal)] = (now + min(self.ttl, 2.0), row)
+        self._rows[key] = (time.monotonic() + min(self.ttl, self.ROW_SECONDS), row)
+        fut.set_result(row)
         return row
 
 

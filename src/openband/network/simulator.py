@@ -22,6 +22,7 @@ sim_handset_messages row whose `direction` says what is pending ("pending": to b
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
@@ -306,6 +307,30 @@ async def resolve(conn: AsyncConnection, tn: str) -> Behaviour:
     return await stored_behaviour(conn, tn) or DEFAULT
 
 
+async def resolve_many(conn: AsyncConnection, tns: Iterable[str]) -> dict[str, Behaviour]:
+    """`resolve` for many handsets: one query for the scripted ones."""
+    out: dict[str, Behaviour] = {}
+    lookup: list[str] = []
+    for tn in set(tns):
+        fixed = reserved(tn)
+        if fixed is not None:
+            out[tn] = fixed.behaviour
+        else:
+            lookup.append(tn)
+    for i in range(0, len(lookup), 500):
+        chunk = lookup[i : i + 500]
+        rows = await conn.execute(
+            select(sim_handsets.c.number, sim_handsets.c.behaviour).where(
+                sim_handsets.c.number.in_(chunk)
+            )
+        )
+        for number, behaviour in rows:
+            out[number] = Behaviour.from_json(behaviour)
+    for tn in lookup:
+        out.setdefault(tn, DEFAULT)
+    return out
+
+
 async def put_behaviour(conn: AsyncConnection, tn: str, behaviour: Behaviour) -> None:
     values = {"number": tn, "behaviour": behaviour.validate().to_json(), "updated_at": now()}
     ins = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(sim_handsets)
@@ -456,6 +481,62 @@ class Simulator:
         else:
             await self._off_net(conn, message, sink)
 
+    async def submit_many(
+        self, conn: AsyncConnection, messages: Sequence[OutboundMessage], sink: CarrierSink
+    ) -> None:
+        """`submit` for a batch, with the same outcome as submitting each in turn.
+
+        The common case (an off-net handset that delivers or fails at once, no auto-reply) is
+        batched: one lookup of the numbers, one of the scripts, one insert of the handsets'
+        rows, and the reports through `sink.report_many` when the sink has it. Anything else
+        (on-net, delays, lost receipts, auto-replies) goes the one-by-one way.
+        """
+        report_many = getattr(sink, "report_many", None)
+        if report_many is None or len(messages) < 2:
+            for m in messages:
+                await self.submit(conn, m, sink)
+            return
+        owned = await numbers.owned_among(conn, {m.to for m in messages})
+        behaviours = await resolve_many(conn, [m.to for m in messages if m.to not in owned])
+        reports: list[StatusReport] = []
+        received: list[dict[str, Any]] = []
+        at = now()
+        for m in messages:
+            if m.to in owned:
+                await self._on_net(conn, m, sink)
+                continue
+            b = behaviours[m.to]
+            code = b.failure_code
+            if b.mode == "never_confirm" or b.delay_seconds > 0 or b.auto_reply is not None:
+                await self._off_net(conn, m, sink, b)
+                continue
+            if m.message_type == "mms":
+                reports.append(self._status(m.message_id, m.to, "sending"))
+            if code is not None and not reported_after_sending(code):
+                reports.append(self._failure(m.message_id, m.to, code))
+                continue
+            reports.append(self._status(m.message_id, m.to, "sent"))
+            if code is not None:
+                reports.append(self._failure(m.message_id, m.to, code))
+                continue
+            received.append(
+                {
+                    "handset": m.to,
+                    "direction": RECEIVED,
+                    "peer": m.from_tn,
+                    "account_id": m.account_id,
+                    "message_id": m.message_id,
+                    "text": m.text,
+                    "media": list(m.media),
+                    "segments": list(m.parts),
+                    "at": at,
+                }
+            )
+            reports.append(self._status(m.message_id, m.to, "delivered"))
+        if received:
+            await conn.execute(hm.insert(), received)
+        await report_many(conn, reports)
+
     # --- on-net: another number of this platform ---
 
     async def _on_net(self, conn: AsyncConnection, msg: OutboundMessage, sink: CarrierSink) -> None:
@@ -485,9 +566,13 @@ class Simulator:
     # --- off-net: a virtual handset ---
 
     async def _off_net(
-        self, conn: AsyncConnection, msg: OutboundMessage, sink: CarrierSink
+        self,
+        conn: AsyncConnection,
+        msg: OutboundMessage,
+        sink: CarrierSink,
+        behaviour: Behaviour | None = None,
     ) -> None:
-        b = await resolve(conn, msg.to)
+        b = behaviour or await resolve(conn, msg.to)
         code = b.failure_code
         if msg.message_type == "mms":
             await self._report(conn, sink, msg.message_id, msg.to, "sending")
@@ -560,34 +645,34 @@ class Simulator:
 
     # --- helpers ---
 
+    def _status(self, message_id: str, to: str, status: Status) -> StatusReport:
+        return StatusReport(
+            message_id=message_id,
+            recipient=to,
+            status=status,
+            description="ok" if status != "sending" else None,
+            carrier_name=self.name,
+        )
+
+    def _failure(self, message_id: str, to: str, code: int) -> StatusReport:
+        return StatusReport(
+            message_id=message_id,
+            recipient=to,
+            status="failed",
+            error_code=code,
+            description=describe_error(code),
+            carrier_name=self.name,
+        )
+
     async def _report(
         self, conn: AsyncConnection, sink: CarrierSink, message_id: str, to: str, status: Status
     ) -> None:
-        await sink.report(
-            conn,
-            StatusReport(
-                message_id=message_id,
-                recipient=to,
-                status=status,
-                description="ok" if status != "sending" else None,
-                carrier_name=self.name,
-            ),
-        )
+        await sink.report(conn, self._status(message_id, to, status))
 
     async def _fail(
         self, conn: AsyncConnection, sink: CarrierSink, message_id: str, to: str, code: int
     ) -> None:
-        await sink.report(
-            conn,
-            StatusReport(
-                message_id=message_id,
-                recipient=to,
-                status="failed",
-                error_code=code,
-                description=describe_error(code),
-                carrier_name=self.name,
-            ),
-        )
+        await sink.report(conn, self._failure(message_id, to, code))
 
     async def _schedule(self, conn: AsyncConnection, ref: str, after: timedelta) -> None:
         await jobs.enqueue(conn, JOB_KIND, ref, run_at=now() + after)

@@ -6,12 +6,17 @@ for SQLite, psycopg 3 (async and sync) for PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
+import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiosqlite
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -74,6 +79,101 @@ def _install_sqlite_hooks(engine: Engine) -> None:
     event.listen(engine, "begin", _sqlite_begin)
 
 
+# --- the writer engine: SQLite on the event loop's own thread ------------------------------------
+#
+# aiosqlite runs every statement on a thread of its own connection: one thread hop (a wake-up
+# of each side, a self-pipe write) per statement. For the short write transactions of this
+# process (serialised by the writer queue anyway) the hops cost more than the statements, and
+# far more on a busy machine, where every wake-up waits for a CPU. The writer engine runs the
+# same aiosqlite interface inline instead. It never sleeps in SQLite's busy handler: BEGIN
+# IMMEDIATE (where a writer waits) is retried with asyncio sleeps while another process (the CLI,
+# another server worker) writes, so the event loop keeps serving.
+
+BUSY_RETRY_SECONDS = 10.0  # the same bound as PRAGMA busy_timeout on the other connections
+
+
+class _RunNow:
+    """Stands in for aiosqlite's queue to its thread: runs each (future, function) at once."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[object] | None, object]) -> None:
+        future, function = item
+        try:
+            result = function()  # type: ignore[operator]
+        except BaseException as exc:
+            if future is not None and not future.done():
+                future.set_exception(exc)
+            return
+        if future is not None and not future.done():
+            future.set_result(result)
+
+
+class _InlineSqlite(aiosqlite.Connection):
+    """aiosqlite's Connection, executing on the calling (event loop) thread."""
+
+    def __init__(self, connector, iter_chunk_size: int) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(connector, iter_chunk_size)
+        self._tx = _RunNow()  # type: ignore[assignment]  # SQLAlchemy's adapter uses it too
+
+    def __await__(self):  # type: ignore[no-untyped-def]
+        return self._connect().__await__()
+
+    async def _connect(self) -> _InlineSqlite:
+        if self._connection is None:
+            self._connection = self._connector()
+        return self
+
+    async def _execute(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+    def stop(self) -> None:  # type: ignore[override]
+        self._running = False
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    async def close(self) -> None:
+        self.stop()
+
+
+def _inline_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=0")  # never block the event loop: see _inline_begin
+    cur.close()
+
+
+def _inline_begin(conn) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.util import await_only
+
+    deadline = time.monotonic() + BUSY_RETRY_SECONDS
+    delay = 0.001
+    while True:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                raise
+        await_only(asyncio.sleep(delay))  # in SQLAlchemy's greenlet: the loop keeps running
+        delay = min(delay * 2, 0.05)
+
+
+def _inline_writer_engine(async_url: URL) -> AsyncEngine:
+    path = str(Path(async_url.database or "").expanduser())
+
+    async def creator() -> _InlineSqlite:
+        conn = _InlineSqlite(lambda: sqlite3.connect(path, check_same_thread=False), 64)
+        return await conn
+
+    engine = create_async_engine(async_url, async_creator=creator)
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    event.listen(engine.sync_engine, "connect", _inline_pragmas)
+    event.listen(engine.sync_engine, "begin", _inline_begin)
+    return engine
+
+
 def make_sync_engine(url: str) -> Engine:
     urls = resolve_urls(url)
     engine = create_engine(urls.sync_url)
@@ -82,8 +182,46 @@ def make_sync_engine(url: str) -> Engine:
     return engine
 
 
+# How long a writer waits in this process's queue before falling back to SQLite's busy handler
+# (the same bound as PRAGMA busy_timeout): a nested writer never deadlocks, it fails as before.
+SQLITE_WRITE_WAIT = 10.0
+
+
+class _WriterQueue:
+    __slots__ = ("lock", "owner")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.owner: asyncio.Task[object] | None = None
+
+
+# One queue per event loop and SQLite file, shared by every Database of this process on it.
+_writer_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _WriterQueue]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _writer_key(path: str) -> str:
+    return str(Path(path).expanduser().resolve()) if path and path != ":memory:" else path
+
+
+def _writer_queue(key: str) -> _WriterQueue:
+    per_loop = _writer_queues.setdefault(asyncio.get_running_loop(), {})
+    queue = per_loop.get(key)
+    if queue is None:
+        queue = per_loop[key] = _WriterQueue()
+    return queue
+
+
 class Database:
-    """The async engine plus the few helpers every repository needs."""
+    """The async engine plus the few helpers every repository needs.
+
+    SQLite has one writer at a time. Writers of this process (of every Database on the file)
+    queue on an asyncio lock (FIFO, woken as soon as the previous commit ends) instead of
+    sleeping in SQLite's busy handler, which polls with growing sleeps and let a send batch
+    starve accepting commits. Readers (`connect`) never take it; other processes (the CLI,
+    another server worker) still meet the busy handler.
+    """
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
@@ -93,8 +231,12 @@ class Database:
         if self.dialect == "postgresql":
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.urls.async_url, **kwargs)
+        self.write_engine: AsyncEngine = self.engine
         if self.dialect == "sqlite":
             _install_sqlite_hooks(self.engine.sync_engine)
+            if (self.urls.sync_url.database or ":memory:") != ":memory:":
+                self.write_engine = _inline_writer_engine(self.urls.async_url)
+        self._writer_key = _writer_key(self.urls.sync_url.database or "")
 
     @property
     def is_postgres(self) -> bool:
@@ -103,8 +245,36 @@ class Database:
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         """A connection inside one transaction, committed on success."""
-        async with self.engine.begin() as conn:
+        if self.dialect != "sqlite":
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._sqlite_writer(), self.write_engine.begin() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def _sqlite_writer(self) -> AsyncIterator[None]:
+        queue = _writer_queue(self._writer_key)
+        task = asyncio.current_task()
+        if task is not None and task is queue.owner:
+            yield  # nested in this task's own write: SQLite decides, as before
+            return
+        try:
+            async with asyncio.timeout(SQLITE_WRITE_WAIT):
+                await queue.lock.acquire()
+        except TimeoutError:
+            log.warning(
+                "SQLite writer queued %.0f s in-process; trying without the queue",
+                SQLITE_WRITE_WAIT,
+            )
+            yield
+            return
+        queue.owner = task
+        try:
+            yield
+        finally:
+            queue.owner = None
+            queue.lock.release()
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
@@ -124,6 +294,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()
 
 
 def migrate(url: str) -> None:
