@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     # Total media bytes a handset may send in one POST /sim/v1/messages.
     sim_max_media_bytes: int = Field(3_750_000, ge=1)
 
-    # --- messaging (core/messaging.py) ---
+    # --- messaging (core/messaging/) ---
     # Media (uploaded or received) is kept this long, then invisible and swept.
     media_retention_hours: float = Field(48.0, gt=0)
     # Largest media object accepted by PUT /media and fetched for an outbound MMS (3.75 MB).
