@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # Background workers (orders, disconnects, later messaging and callbacks).
     worker_poll_seconds: float = 0.2
     worker_id: str = ""
+    # How long a claimed job or batch of messages stays a node's; after a crash, another node
+    # takes the work over once this passes. Longer than any batch ever takes.
+    lease_seconds: float = Field(60.0, ge=2.0)
 
     # Create a dev account on an empty database at first start.
     dev_account: bool = True

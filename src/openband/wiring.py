@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 from openband.api.context import AppContext
@@ -17,14 +18,31 @@ async def start(context: AppContext, *, run_workers: bool = True) -> None:
 
     context.inventory = Inventory(context.settings, context.db)
     # Build the exchange index now, off the event loop, so the first search does not wait ~5 s.
-    context.extras["inventory_warmup"] = asyncio.create_task(asyncio.to_thread(exchange_index))
-    context.workers = Workers(context.db, poll_seconds=s.worker_poll_seconds, worker_id=s.worker_id)
+    warmup = asyncio.create_task(asyncio.to_thread(exchange_index))
+    warmup.add_done_callback(_freeze_heap)
+    context.extras["inventory_warmup"] = warmup
+    context.workers = Workers(
+        context.db,
+        poll_seconds=s.worker_poll_seconds,
+        worker_id=s.worker_id,
+        lease_seconds=s.lease_seconds,
+    )
     for register in _registrars():
         register(context)
     if run_workers:
         context.workers.start()
     _start_delivery(context, run_workers)
     _start_messaging(context, run_workers)
+
+
+def _freeze_heap(_task: object) -> None:
+    """Move everything built at start (modules, the exchange index) out of the cyclic GC's view.
+
+    A full collection otherwise rescans those long-lived objects every time, a 30-50 ms pause
+    that lands on whichever request is running: the p99 of searches and message accepts.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def stop(context: AppContext) -> None:

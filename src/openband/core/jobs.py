@@ -25,14 +25,22 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncConnection, str], Awaitable[None]]
 
-LEASE = timedelta(seconds=60)
+LEASE_SECONDS = 60.0
 MAX_ATTEMPTS = 8
 
 
 class Workers:
-    def __init__(self, db: Database, *, poll_seconds: float = 0.2, worker_id: str = "") -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        poll_seconds: float = 0.2,
+        worker_id: str = "",
+        lease_seconds: float = LEASE_SECONDS,
+    ) -> None:
         self.db = db
         self.poll = poll_seconds
+        self.lease = timedelta(seconds=lease_seconds)
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.handlers: dict[str, Handler] = {}
         self._wake = asyncio.Event()
@@ -57,8 +65,11 @@ class Workers:
 
     async def run_once(self, limit: int = 16) -> int:
         """Claim and run due jobs; returns how many were claimed."""
+        async with self.db.connect() as conn:
+            if not await repo.any_due(conn):
+                return 0
         async with self.db.begin() as conn:
-            claimed = await repo.claim(conn, self.id, limit, LEASE, self.db.is_postgres)
+            claimed = await repo.claim(conn, self.id, limit, self.lease, self.db.is_postgres)
         for job in claimed:
             await self._run(job)
         return len(claimed)

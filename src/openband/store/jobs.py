@@ -34,19 +34,23 @@ async def enqueue(
     )
 
 
+def _due(ts: datetime):  # type: ignore[no-untyped-def]
+    return (
+        jobs.c.run_at <= ts,
+        or_(jobs.c.claimed_until.is_(None), jobs.c.claimed_until < ts),
+    )
+
+
+async def any_due(conn: AsyncConnection) -> bool:
+    """A cheap read, so idle workers do not take the write lock just to find nothing."""
+    return (await conn.execute(select(jobs.c.id).where(*_due(now())).limit(1))).first() is not None
+
+
 async def claim(
     conn: AsyncConnection, worker: str, limit: int, lease: timedelta, postgres: bool
 ) -> list[Job]:
     ts = now()
-    due = (
-        select(jobs.c.id)
-        .where(
-            jobs.c.run_at <= ts,
-            or_(jobs.c.claimed_until.is_(None), jobs.c.claimed_until < ts),
-        )
-        .order_by(jobs.c.run_at)
-        .limit(limit)
-    )
+    due = select(jobs.c.id).where(*_due(ts)).order_by(jobs.c.run_at).limit(limit)
     if postgres:
         due = due.with_for_update(skip_locked=True)
     result = await conn.execute(

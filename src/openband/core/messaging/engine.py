@@ -75,7 +75,7 @@ class Messaging:
         self.batch_max = settings.messaging_commit_batch
         self.commit_concurrency = settings.messaging_commit_concurrency if db.is_postgres else 1
         self.send_batch = settings.messaging_send_batch
-        self.lease = timedelta(seconds=60)
+        self.lease = timedelta(seconds=settings.lease_seconds)
         # SQLite has one writer: Database.begin queues this process's writers (committer, pump,
         # delivery) on an asyncio lock, and the pump's transactions stay short so an accept
         # never waits long behind a send batch.
