@@ -312,6 +312,6 @@ def migrate(url: str) -> None:
                 # Serialise concurrent starts of several nodes on one database.
                 conn.execute(text("SELECT pg_advisory_xact_lock(7210001)"))
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "heads")
+            command.upgrade(cfg, "head")
     finally:
         engine.dispose()
