@@ -48,7 +48,8 @@ def render(numbers: list[NumberRow], detail: bool) -> bytes:
         out.append("</TelephoneNumberDetailList>")
     elif numbers:
         out.append("<TelephoneNumberList><TelephoneNumber>")
-        out.append("</TelephoneNumber><TelephoneNumber>".join(n.national for n in numbers))
+        # n[0] is the E.164 number ('+1' + 10 digits): slicing beats the `national` property.
+        out.append("</TelephoneNumber><TelephoneNumber>".join([n[0][2:] for n in numbers]))
         out.append("</TelephoneNumber></TelephoneNumberList>")
     out.append("</SearchResult>")
     return "".join(out).encode()
