@@ -465,7 +465,7 @@ async def send_from_handset(
         to=list(to),
         text=body.text,
         media=[m.name for m in media],
-        segment_count=1 if mms else len(segments.split(body.text)),
+        segment_count=segments.message_segment_count(body.text, mms=mms),
         time=iso(now()) or "",
     )
 

@@ -96,5 +96,10 @@ def segment_count(text: str) -> int:
     return segment(text).segment_count
 
 
+def message_segment_count(text: str, *, mms: bool) -> int:
+    """segmentCount as Bandwidth reports it: an MMS is one message whatever its text length."""
+    return 1 if mms else segment_count(text)
+
+
 def split(text: str) -> list[str]:
     return list(segment(text).parts)

@@ -36,6 +36,7 @@ from openband.core import segments
 from openband.core.clock import now
 from openband.core.errors import InvalidInput
 from openband.core.messaging.codes import ERROR_DESCRIPTIONS, describe_error
+from openband.core.messaging.validation import MAX_TEXT
 from openband.network.base import (
     CarrierSink,
     InboundMessage,
@@ -58,7 +59,6 @@ MODES: tuple[Mode, ...] = ("deliver", "fail", "never_confirm", "opt_out")
 OPT_OUT_CODE = 4775  # destination-rejected-due-to-user-opt-out
 RECEIPT_EXPIRED_CODE = 9902  # delivery-receipt-expired
 MAX_DELAY_SECONDS = 86400.0
-MAX_TEXT = 2048
 
 # Row states of sim_handset_messages: the two a user sees, and the three that hold a pending job.
 RECEIVED, SENT = "received", "sent"

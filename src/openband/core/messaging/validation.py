@@ -249,5 +249,5 @@ def segments_of(draft: Draft) -> segments.Segmentation:
 
 
 def segment_count(draft: Draft, seg: segments.Segmentation) -> int:
-    # An MMS is one message whatever its text length.
+    # Same rule as segments.message_segment_count, reusing the segmentation already computed.
     return 1 if draft.message_type == "mms" else seg.segment_count
