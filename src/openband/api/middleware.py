@@ -1,19 +1,41 @@
-"""Request ids and one structured log line per request, and the hot routes served ahead of the
-router (pure ASGI: no per-request task)."""
+"""Request ids and one structured log line per request (pure ASGI: no per-request task)."""
 
 from __future__ import annotations
 
 import logging
 import random
-import re
 import time
-from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("openband.request")
 # Request ids need to be unique, not secret: a PRNG seeded from os.urandom, no syscall per request.
 _ids = random.Random()
+
+
+def new_request_id() -> str:
+    return f"{_ids.getrandbits(64):016x}"
+
+
+def log_requests() -> bool:
+    return log.isEnabledFor(logging.INFO)
+
+
+def log_request(scope: Scope, rid: str, status: int, start: float) -> None:
+    """The one line per request (RequestLog's, and the hot path's in api/messaging_v2)."""
+    principal = scope.get("state", {}).get("principal")
+    log.info(
+        "%s %s %s",
+        scope["method"],
+        scope["path"],
+        status,
+        extra={
+            "request_id": rid,
+            "status": status,
+            "ms": round((time.perf_counter() - start) * 1000, 2),
+            "account": getattr(principal, "account_id", None),
+        },
+    )
 
 
 class RequestLog:
@@ -29,7 +51,7 @@ class RequestLog:
             if key == b"x-request-id":
                 rid = value.decode("latin-1")[:64]
                 break
-        rid = rid or f"{_ids.getrandbits(64):016x}"
+        rid = rid or new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
         start = time.perf_counter()
         status = 500
@@ -44,45 +66,5 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            if log.isEnabledFor(logging.INFO):
-                self._log(scope, rid, status, start)
-
-    @staticmethod
-    def _log(scope: Scope, rid: str, status: int, start: float) -> None:
-        principal = scope.get("state", {}).get("principal")
-        log.info(
-            "%s %s %s",
-            scope["method"],
-            scope["path"],
-            status,
-            extra={
-                "request_id": rid,
-                "status": status,
-                "ms": round((time.perf_counter() - start) * 1000, 2),
-                "account": getattr(principal, "account_id", None),
-            },
-        )
-
-
-class FastRoutes:
-    """Serve a few hot (method, path) pairs straight from ASGI, ahead of the router.
-
-    FastAPI's routing (matching the long route lists, parameter and dependency handling) was a
-    third of the accept path's CPU; these endpoints parse their own parameters. Everything else,
-    and every request these do not match, goes on to the application as before.
-    """
-
-    def __init__(
-        self, app: ASGIApp, routes: Sequence[tuple[str, re.Pattern[str], ASGIApp]]
-    ) -> None:
-        self.app = app
-        self.routes = tuple(routes)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            method, path = scope["method"], scope["path"]
-            for m, pattern, endpoint in self.routes:
-                if m == method and pattern.match(path):
-                    await endpoint(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+            if log_requests():
+                log_request(scope, rid, status, start)
