@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     messaging_commit_concurrency: int = Field(3, ge=1)
     # Recipients handed to the carrier per pipeline transaction.
     messaging_send_batch: int = Field(500, ge=1)
+    # While API requests arrive, the send pump and callback delivery keep to this share of the
+    # time (core/priority.py): bursts are accepted first and drained after. 1 turns it off.
+    pipeline_share_under_load: float = Field(0.35, gt=0, le=1)
 
 
 @lru_cache(maxsize=1)

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 Status = Literal["sending", "sent", "delivered", "failed"]
 
 
-@dataclass(frozen=True)
+# Not frozen (a frozen __init__ pays per field, on the hot path): treat as immutable.
+@dataclass(slots=True)
 class OutboundMessage:
     """One recipient's copy of an outbound message (a group message is one per recipient)."""
 
@@ -43,7 +44,7 @@ class OutboundMessage:
     expiration: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen, like OutboundMessage
 class StatusReport:
     message_id: str
     recipient: str

@@ -47,6 +47,7 @@ from openband.network.base import (
 )
 from openband.store import jobs, numbers
 from openband.store import media as media_repo
+from openband.store.db import insert_rows
 from openband.store.schema import sim_handset_messages as hm
 from openband.store.schema import sim_handsets
 
@@ -449,8 +450,7 @@ class Simulator:
                 }
             )
             reports.append(self._status(m.message_id, m.to, "delivered"))
-        if received:
-            await conn.execute(hm.insert(), received)
+        await insert_rows(conn, hm, received)
         await report_many(conn, reports)
 
     # --- on-net: another number of this platform ---

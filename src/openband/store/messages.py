@@ -15,13 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import (
-    JSON,
-    DateTime,
-    Integer,
-    String,
-    Table,
     and_,
     func,
     or_,
@@ -32,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openband.store.db import insert_rows
 from openband.store.schema import (
     accounts,
     message_recipients,
@@ -97,66 +92,7 @@ async def insert_messages(
     conn: AsyncConnection, message_rows: list[dict[str, Any]], recipient_rows: list[dict[str, Any]]
 ) -> None:
     for table, rows in ((_m, message_rows), (_r, recipient_rows)):
-        if not rows:
-            continue
-        if conn.dialect.name == "sqlite" and await _sqlite_insert_many(conn, table, rows):
-            continue
-        await conn.execute(table.insert(), rows)
-
-
-def _sqlite_datetime(value: datetime | None) -> str | None:
-    # SQLAlchemy's SQLite DATETIME storage format (fields as given, microseconds always).
-    if value is None:
-        return None
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:"
-        f"{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
-    )
-
-
-def _sqlite_json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
-
-
-_SQLITE_INSERTS: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[Any, ...]]] = {}
-
-
-async def _sqlite_insert_many(
-    conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]
-) -> bool:
-    """The group commit's inserts on SQLite, straight to the driver: SQLAlchemy's per-row bind
-    processing (DATETIME formatting above all) was a fifth of the accept path's CPU. Rows must
-    name every column they set, the same ones in every row; otherwise False (use SQLAlchemy)."""
-    keys = tuple(rows[0])
-    if any(tuple(r) != keys for r in rows):
-        return False
-    plan = _SQLITE_INSERTS.get((table.name, keys))
-    if plan is None:
-        convert: list[Any] = []
-        for k in keys:
-            col = table.c[k]
-            if isinstance(col.type, DateTime):
-                convert.append(_sqlite_datetime)
-            elif isinstance(col.type, JSON):
-                convert.append(_sqlite_json)
-            elif isinstance(col.type, String | Integer):
-                convert.append(None)
-            else:
-                return False
-        missing = [c for c in table.c if c.name not in keys and c.default is not None]
-        if missing:
-            return False
-        names = ", ".join(f'"{k}"' for k in keys)
-        marks = ", ".join("?" * len(keys))
-        sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
-        plan = _SQLITE_INSERTS[(table.name, keys)] = (sql, tuple(convert))
-    sql, converters = plan
-    params = [
-        tuple(v if f is None else f(v) for v, f in zip(r.values(), converters, strict=True))
-        for r in rows
-    ]
-    await conn.exec_driver_sql(sql, params)
-    return True
+        await insert_rows(conn, table, rows)
 
 
 async def load_slots(
@@ -198,7 +134,8 @@ def _keys_in(keys: list[tuple[str, str]]) -> Any:
     return and_(_r.c.message_id.in_(mids), tuple_(_r.c.message_id, _r.c.recipient).in_(keys))
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (a frozen __init__ pays per field, on the hot path): treat as immutable.
+@dataclass(slots=True)
 class DueRecipient:
     message_id: str
     recipient: str
@@ -364,7 +301,7 @@ async def transition_many(
     return moved
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, like DueRecipient
 class MessageRow:
     id: str
     account_id: str

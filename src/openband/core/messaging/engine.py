@@ -34,6 +34,7 @@ from openband.core.messaging.validation import (
     segment_count,
     segments_of,
 )
+from openband.core.priority import AcceptPriority
 from openband.network.base import OutboundMessage, StatusReport
 from openband.store import media as media_repo
 from openband.store import messages as repo
@@ -82,6 +83,8 @@ class Messaging:
         if not db.is_postgres:
             self.send_batch = min(self.send_batch, 250)
         self.stats: dict[str, int] = {"commits": 0, "accepted": 0, "sent": 0}
+        # Shared with the delivery worker (wiring): both give way to a burst of accepts.
+        self.priority = AcceptPriority(settings.pipeline_share_under_load)
 
     # --- lifecycle ---
 
@@ -138,6 +141,7 @@ class Messaging:
 
     async def accept(self, account_id: str, body: Any) -> dict[str, Any]:
         """Validate and durably queue one create request; returns the 202 body."""
+        self.priority.touch()
         at = now()
         draft = parse_request(body, at)
         check_sender(draft, await self._sender(account_id, draft.from_tn), account_id)
@@ -289,6 +293,7 @@ class Messaging:
         next_sweep = 0.0
         while not self._stopping:
             n = 0
+            started = time.monotonic()
             try:
                 n = await self.pump_once()
                 if time.monotonic() >= next_sweep:
@@ -296,6 +301,8 @@ class Messaging:
                     await self.sweep_media()
             except Exception:
                 log.exception("messaging pump error")
+            if n:
+                await self.priority.give_way(time.monotonic() - started)
             if n >= self.send_batch:
                 continue
             self._pump_wake.clear()
