@@ -391,6 +391,30 @@ def test_lease_of_a_dead_worker_is_taken_over(url: str) -> None:
     run(url, body)
 
 
+def test_claim_takes_at_most_a_hosts_share_and_leaves_the_rest_unclaimed(url: str) -> None:
+    async def body(env: Env) -> None:
+        for w in env.workers:
+            await w.stop()  # claims by hand only
+        env.workers = []
+        a, b = env.sink.url("/a"), f"http://127.0.0.1:{env.sink.port + 1}/b"
+        ids = {u: [await env.enqueue(u, key=f"{u}{i}") for i in range(4)] for u in (a, b)}
+        lease = timedelta(seconds=30)
+        pg = env.db.is_postgres
+        host_a = repo.host_key(a)
+        async with env.db.begin() as conn:
+            got, passed = await repo.claim_batch(
+                conn, "n1", 10, lease, postgres=pg, host_cap=3, held={host_a: 1}
+            )
+        assert sorted(e.id for e in got) == sorted(ids[a][:2] + ids[b][:3])
+        assert passed == 3
+        async with env.db.begin() as conn:
+            # Claimed events left the due range; the passed-over ones are still claimable.
+            rest = await repo.claim(conn, "n2", 10, lease, postgres=pg)
+        assert sorted(e.id for e in rest) == sorted(ids[a][2:] + ids[b][3:])
+
+    run(url, body)
+
+
 def test_two_workers_share_the_outbox_without_double_sends(url: str) -> None:
     n_keys, per_key = 40, 5
 

@@ -16,6 +16,7 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
+from yarl import URL
 
 from openband.delivery.ssrf import PolicyResolver, UrlDenied, UrlPolicy
 
@@ -27,6 +28,7 @@ JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 # A receiver's answer is only drained for keep-alive; beyond this the connection is dropped.
 MAX_RESPONSE_DRAIN = 64 * 1024
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_CACHE_SIZE = 4096  # per-URL / per-credentials entries kept before starting over
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,9 @@ class HttpClient:
         self.user_agent = user_agent
         self._inner_resolver = resolver
         self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[str, URL | str | UrlDenied] = {}
+        self._headers: dict[tuple[str, str] | None, dict[str, str]] = {}
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, **kw: object) -> HttpClient:
@@ -134,7 +139,7 @@ class HttpClient:
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                headers={"User-Agent": self.user_agent},
+                headers={"User-Agent": self.user_agent},  # post_json sets it per request too
                 trust_env=False,  # a proxy would connect where the policy cannot see
                 cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=False,
@@ -145,6 +150,43 @@ class HttpClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def _prepared(self, url: str) -> URL | str:
+        """The parsed URL after the policy's pre-request check, both cached per URL string
+        (callback URLs repeat; the policy never changes). Raises UrlDenied."""
+        got = self._urls.get(url)
+        if got is None:
+            try:
+                self.policy.check_url(url)
+                got = URL(url)
+            except UrlDenied as exc:
+                got = exc
+            except ValueError:
+                got = url  # aiohttp reports it
+            if len(self._urls) >= _CACHE_SIZE:
+                self._urls.clear()
+            self._urls[url] = got
+        if isinstance(got, UrlDenied):
+            raise UrlDenied(got.reason)  # a fresh one: a re-raised instance grows its traceback
+        return got
+
+    def _base_headers(self, auth: tuple[str, str] | None) -> dict[str, str]:
+        """Content-Type, User-Agent and Authorization, built once per credentials."""
+        got = self._headers.get(auth)
+        if got is None:
+            got = {"Content-Type": JSON_CONTENT_TYPE, "User-Agent": self.user_agent}
+            if auth is not None:
+                got["Authorization"] = basic_auth(*auth)
+            if len(self._headers) >= _CACHE_SIZE:
+                self._headers.clear()
+            self._headers[auth] = got
+        return got
+
+    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        got = self._timeouts.get(seconds)
+        if got is None:
+            got = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
+        return got
 
     async def post_json(
         self,
@@ -157,20 +199,18 @@ class HttpClient:
     ) -> AttemptResult:
         """POST `body` as JSON; never raises for network errors. Redirects are not followed."""
         start = time.perf_counter()
-        h = {"Content-Type": JSON_CONTENT_TYPE}
-        if auth is not None:
-            h["Authorization"] = basic_auth(*auth)
+        h = self._base_headers(auth)
         if headers:
-            h.update(headers)
+            h = {**h, **headers}
         try:
-            self.policy.check_url(url)
             async with self.session.post(
-                url,
+                self._prepared(url),
                 data=body,
                 headers=h,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=self._timeout(timeout),
             ) as resp:
+                # Drained only for keep-alive; the answer's content does not matter.
                 await resp.content.read(MAX_RESPONSE_DRAIN)
                 if not resp.content.at_eof():
                     resp.close()  # don't read a huge answer just to reuse the connection

@@ -1,15 +1,19 @@
 """The delivery worker: claim outbox events in batches, POST them concurrently, record results.
 
 Three cooperating parts, so that no one slow thing holds up the others:
-- the claimer takes batches of due events (a lease each) while there is room in memory;
-- one task per event sends it, holding a slot of its host (callback_per_host) and then a
-  global slot (callback_concurrency): a dead endpoint ties up only its own host's slots;
+- the claimer takes batches of due events (a lease each) while there is room in memory, and
+  queues each on its host (scheme://host:port);
+- senders: up to callback_per_host coroutines per host, callback_concurrency in all, each
+  taking the next event of its host's queue until the queue is empty (a task per sender, not
+  per event). A dead endpoint ties up only its own host's senders; when all senders are busy,
+  hosts with work take turns (a sender hands its slot over after each event);
 - the recorder writes finished attempts in batches (one transaction per batch).
 
-A host may hold at most QUEUE_FACTOR * callback_per_host claimed events; hosts at that share are
-left out of the claim query, so a backlog for a dead endpoint cannot fill the claim window.
-The lease covers the longest a claimed event can wait (QUEUE_FACTOR rounds of timeouts), so
-another process never takes over an event that is still in this process's hands.
+A host may hold at most QUEUE_FACTOR * callback_per_host claimed events not yet sent; the claim
+leaves out hosts at that share and takes no more of a host than its share allows, so a backlog
+for a dead endpoint cannot fill the claim window. The lease covers the longest a claimed event
+can wait (QUEUE_FACTOR rounds of timeouts), so another process never takes over an event that
+is still in this process's hands.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import os
 import secrets
 import socket
 import time
-from collections import Counter
+from collections import Counter, deque
 from datetime import timedelta
 
 from openband.config import Settings
@@ -34,8 +38,13 @@ from openband.store.db import Database
 log = logging.getLogger(__name__)
 
 QUEUE_FACTOR = 8
-FLUSH_DELAY = 0.005  # seconds the recorder waits to gather a batch
+# Seconds the recorder waits to gather a batch: each transaction has a fixed cost, and a sent
+# event waiting to be recorded no longer counts against its host's share.
+FLUSH_DELAY = 0.02
 LEASE_MARGIN = 30.0
+# While every host we hold is at its share, how often to look for other hosts' due events: such
+# a claim scans past the held hosts' whole backlog, so not on every wake.
+PROBE_INTERVAL = 0.25
 
 
 class DeliveryWorker:
@@ -59,16 +68,23 @@ class DeliveryWorker:
         self.per_host = settings.callback_per_host
         self.batch = settings.callback_batch_size
         self.host_share = self.per_host * QUEUE_FACTOR
+        # A host with less room than this is left out of claims: tiny top-ups cost a query each.
+        self.chunk = max(1, min(self.batch, self.host_share) // 4)
         self.max_claimed = max(self.concurrency * QUEUE_FACTOR, self.host_share)
         self.lease = timedelta(seconds=self.timeout * (QUEUE_FACTOR + 1) + LEASE_MARGIN)
         self.poll = settings.worker_poll_seconds
         # event id -> monotonic time after which it must not be sent (the lease is running out)
         self._claimed: dict[str, float] = {}
-        self._host_claimed: Counter[str] = Counter()
-        self._host_slots: dict[str, asyncio.Semaphore] = {}
-        self._slots: asyncio.Semaphore | None = None
-        self._results: list[tuple[repo.Outcome, str]] = []
+        # host -> claimed events not yet sent (queued or in flight): what its share limits
+        self._host_unsent: dict[str, int] = {}
+        self._queues: dict[str, deque[repo.ClaimedEvent]] = {}  # host -> events to send
+        self._host_senders: dict[str, int] = {}
+        self._senders = 0
+        self._waiting: dict[str, None] = {}  # hosts with events but no free sender slot, FIFO
         self._sends: set[asyncio.Task[None]] = set()
+        self._crowded = False  # the last claim passed over events of hosts at their share
+        self._probe_at = 0.0
+        self._results: list[repo.Outcome] = []
         self._wake = asyncio.Event()
         self._have_results = asyncio.Event()
         self._stopping = False
@@ -79,7 +95,6 @@ class DeliveryWorker:
 
     def start(self) -> None:
         self._stopping = False
-        self._slots = asyncio.Semaphore(self.concurrency)
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="openband-delivery-claim"),
             asyncio.create_task(self._record_loop(), name="openband-delivery-record"),
@@ -100,6 +115,8 @@ class DeliveryWorker:
             task.cancel()
         if self._sends:
             await asyncio.gather(*self._sends, return_exceptions=True)
+        self._queues.clear()
+        self._waiting.clear()
         if len(self._tasks) > 1:
             await self._tasks[1]
         self._tasks = []
@@ -110,7 +127,7 @@ class DeliveryWorker:
                 async with self.db.begin() as conn:
                     await repo.release(conn, self.id, leftover)
             self._claimed.clear()
-            self._host_claimed.clear()
+        self._host_unsent.clear()
         if self._own_http:
             await self.http.close()
 
@@ -123,12 +140,12 @@ class DeliveryWorker:
     async def _claim_loop(self) -> None:
         while not self._stopping:
             try:
-                full = await self._claim_once()
+                more = await self._claim_once()
             except Exception:
                 log.exception("callback claim failed")
-                full = False
+                more = False
                 await asyncio.sleep(min(1.0, self.poll * 5))
-            if full:
+            if more:
                 continue  # likely more due: claim again at once
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -139,65 +156,120 @@ class DeliveryWorker:
         # Wait for a worthwhile batch unless idle: many tiny claims cost more than they bring.
         if room <= 0 or (self._claimed and room < min(self.batch, self.max_claimed // 4)):
             return False
+        share, chunk = self.host_share, self.chunk
+        full: list[str] = []
+        open_room = 0
+        for host, n in self._host_unsent.items():
+            if share - n < chunk:
+                full.append(host)
+            else:
+                open_room += share - n
         limit = min(self.batch, room)
-        saturated = [h for h, n in self._host_claimed.items() if n >= self.host_share]
+        if self._crowded and self._host_unsent:
+            if open_room:
+                # The due backlog is mostly our hosts': read what they can take (and a chunk
+                # for others), not rows we would pass over.
+                limit = min(limit, open_room + chunk)
+            else:
+                mono = time.monotonic()
+                if mono < self._probe_at:
+                    return False
+                self._probe_at = mono + max(self.poll, PROBE_INTERVAL)
+        self.stats["claim-queries"] += 1
         async with self.db.begin() as conn:
-            events = await repo.claim(
+            events, passed = await repo.claim_batch(
                 conn,
                 self.id,
                 limit,
                 self.lease,
                 postgres=self.db.is_postgres,
-                exclude_hosts=saturated,
+                exclude_hosts=full,
+                host_cap=share,
+                held=self._host_unsent,
             )
+        if passed:
+            self._crowded = True
+        elif not full:
+            self._crowded = False
         if not events:
             return False
         deadline = time.monotonic() + self.lease.total_seconds() - self.timeout - LEASE_MARGIN / 2
-        over: list[str] = []
+        hosts: dict[str, None] = {}
         for ev in events:
-            if self._host_claimed[ev.host] >= self.host_share:
-                over.append(ev.id)  # beyond this host's share: give it back
-                continue
-            self._host_claimed[ev.host] += 1
+            self._host_unsent[ev.host] = self._host_unsent.get(ev.host, 0) + 1
             self._claimed[ev.id] = deadline
-            task = asyncio.create_task(self._send(ev))
-            self._sends.add(task)
-            task.add_done_callback(self._sends.discard)
-        if over:
-            async with self.db.begin() as conn:
-                await repo.release(conn, self.id, over)
-        self.stats["claimed"] += len(events) - len(over)
-        return len(events) == limit and not over
+            queue = self._queues.get(ev.host)
+            if queue is None:
+                queue = self._queues[ev.host] = deque()
+            queue.append(ev)
+            hosts[ev.host] = None
+        for host in hosts:
+            self._dispatch(host)
+        self.stats["claimed"] += len(events)
+        return len(events) == limit
 
     # --- sending --------------------------------------------------------------------------------
 
-    def _host_slot(self, host: str) -> asyncio.Semaphore:
-        sem = self._host_slots.get(host)
-        if sem is None:
-            sem = self._host_slots[host] = asyncio.Semaphore(self.per_host)
-        return sem
+    def _dispatch(self, host: str) -> None:
+        """Start senders for `host` up to its cap and the global one; else it waits its turn."""
+        queue = self._queues.get(host)
+        if not queue:
+            return
+        running = self._host_senders.get(host, 0)
+        want = min(self.per_host, running + len(queue))
+        while running < want and self._senders < self.concurrency:
+            running += 1
+            self._senders += 1
+            task = asyncio.create_task(self._sender(host, queue))
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
+        self._host_senders[host] = running
+        if running < want:
+            self._waiting[host] = None
+
+    async def _sender(self, host: str, queue: deque[repo.ClaimedEvent]) -> None:
+        try:
+            while queue:
+                await self._send(queue.popleft())
+                if self._waiting:
+                    break  # hand the slot to a waiting host; this one queues up again
+        finally:
+            self._senders -= 1
+            left = self._host_senders[host] - 1
+            if left:
+                self._host_senders[host] = left
+            else:
+                del self._host_senders[host]
+            if not self._stopping:
+                if queue:
+                    self._waiting[host] = None
+                elif not left and self._queues.get(host) is queue:
+                    del self._queues[host]
+                while self._waiting and self._senders < self.concurrency:
+                    nxt = next(iter(self._waiting))
+                    del self._waiting[nxt]
+                    self._dispatch(nxt)
 
     async def _send(self, ev: repo.ClaimedEvent) -> None:
-        assert self._slots is not None
-        async with self._host_slot(ev.host), self._slots:
-            if time.monotonic() > self._claimed.get(ev.id, 0.0):
-                # Our lease may lapse before an answer: leave it to whoever claims it next.
-                self._done(ev.id, ev.host)
-                self.stats["lease-skipped"] += 1
-                return
-            body = ev.payload.encode()
-            headers = {signing.EVENT_ID_HEADER: ev.id}
-            if ev.signing_secret:
-                headers[signing.SIGNATURE_HEADER] = signing.sign(ev.signing_secret, body)
-            auth = (ev.auth_user, ev.auth_password or "") if ev.auth_user is not None else None
-            at = now()
-            try:
-                result = await self.http.post_json(
-                    ev.url, body, auth=auth, headers=headers, timeout=self.timeout
-                )
-            except Exception as exc:  # post_json reports network errors; this is a bug guard
-                log.exception("callback send crashed", extra={"event_id": ev.id})
-                result = AttemptResult(None, 0.0, f"internal: {exc!r}"[:500])
+        if time.monotonic() > self._claimed.get(ev.id, 0.0):
+            # Our lease may lapse before an answer: leave it to whoever claims it next.
+            self._claimed.pop(ev.id, None)
+            self._sent(ev.host)
+            self.stats["lease-skipped"] += 1
+            return
+        body = ev.payload.encode()
+        headers = {signing.EVENT_ID_HEADER: ev.id}
+        if ev.signing_secret:
+            headers[signing.SIGNATURE_HEADER] = signing.sign(ev.signing_secret, body)
+        auth = (ev.auth_user, ev.auth_password or "") if ev.auth_user is not None else None
+        at = now()
+        try:
+            result = await self.http.post_json(
+                ev.url, body, auth=auth, headers=headers, timeout=self.timeout
+            )
+        except Exception as exc:  # post_json reports network errors; this is a bug guard
+            log.exception("callback send crashed", extra={"event_id": ev.id})
+            result = AttemptResult(None, 0.0, f"internal: {exc!r}"[:500])
         outcome = repo.Outcome(
             ev.id,
             at,
@@ -213,15 +285,18 @@ class DeliveryWorker:
                 "callback attempt failed",
                 extra={"event_id": ev.id, "url": ev.url, "error": result.error},
             )
-        self._results.append((outcome, ev.host))
+        self._results.append(outcome)
         self._have_results.set()
+        self._sent(ev.host)
 
-    def _done(self, event_id: str, host: str) -> None:
-        if self._claimed.pop(event_id, None) is not None:
-            self._host_claimed[host] -= 1
-            if self._host_claimed[host] <= 0:
-                del self._host_claimed[host]
-                self._host_slots.pop(host, None)
+    def _sent(self, host: str) -> None:
+        n = self._host_unsent[host] - 1
+        if n > 0:
+            self._host_unsent[host] = n
+        else:
+            del self._host_unsent[host]
+        if n == self.host_share - self.chunk:
+            self._wake.set()  # the host can take a worthwhile batch again
 
     # --- recording ------------------------------------------------------------------------------
 
@@ -253,7 +328,7 @@ class DeliveryWorker:
                 await repo.record(
                     conn,
                     self.id,
-                    [o for o, _ in batch],
+                    batch,
                     retry_base=s.callback_retry_base_seconds,
                     retry_cap=s.callback_retry_max_seconds,
                 )
@@ -265,9 +340,10 @@ class DeliveryWorker:
             self.stats["record-retries"] += 1
             return False
         ok = 0
-        for outcome, host in batch:
-            self._done(outcome.event_id, host)
+        for outcome in batch:
+            self._claimed.pop(outcome.event_id, None)
             ok += outcome.ok
+        self.stats["record-batches"] += 1
         self.stats["delivered"] += ok
         self.stats["failed"] += len(batch) - ok
         self._wake.set()  # successors in the same ordering key may now be due

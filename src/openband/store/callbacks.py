@@ -11,12 +11,23 @@ same ordering_key is still pending, so one message's events to one recipient arr
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, bindparam, exists, func, literal, or_, select, update
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openband.core.clock import now as utcnow
@@ -131,6 +142,119 @@ async def enqueue(
         await conn.execute(_INSERT, rows)
 
 
+# The literal (not a bound parameter) lets both backends use the partial pending index.
+_PENDING = literal_column("'pending'")
+
+# An earlier event of the same key still pending holds this one back (seq; ties broken by id).
+# "Not delivered or expired" rather than "= 'pending'" on purpose: the latter matches the partial
+# pending index, which PostgreSQL (without fresh statistics, e.g. after a burst) then scanned
+# whole for every candidate. This way the probe can only use the (ordering_key, seq) index.
+_earlier = exists(
+    select(literal(1))
+    .select_from(_p)
+    .where(
+        _p.c.ordering_key == _e.c.ordering_key,
+        _p.c.status.not_in([literal_column(f"'{DELIVERED}'"), literal_column(f"'{EXPIRED}'")]),
+        or_(_p.c.seq < _e.c.seq, and_(_p.c.seq == _e.c.seq, _p.c.id < _e.c.id)),
+    )
+)
+
+
+def _due_query(*, postgres: bool, exclude: bool) -> Select[tuple[str, str]]:
+    ts = bindparam("ts", type_=_e.c.next_attempt_at.type)
+    q = (
+        select(_e.c.id, _e.c.host)
+        .where(
+            _e.c.status == _PENDING,
+            _e.c.next_attempt_at <= ts,
+            # Normally implied (a claim moves next_attempt_at to the lease end); kept for rows
+            # claimed before that rule.
+            or_(_e.c.claimed_until.is_(None), _e.c.claimed_until < ts),
+            ~_earlier,
+        )
+        .order_by(_e.c.next_attempt_at)
+        .limit(bindparam("limit"))
+    )
+    if exclude:
+        q = q.where(_e.c.host.not_in(bindparam("hosts", expanding=True)))
+    if postgres:
+        q = q.with_for_update(skip_locked=True, of=_e)
+    return q
+
+
+# Built once: constructing a statement per call costs about as much as running a small one.
+_DUE = {
+    (pg, ex): _due_query(postgres=pg, exclude=ex) for pg in (False, True) for ex in (False, True)
+}
+
+# The chosen rows, leased. next_attempt_at moves to the lease end so claimed events drop out of
+# the due range (the claim scans only unclaimed ones) and come back by themselves if we die.
+_TAKE = (
+    update(_e)
+    .where(_e.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        claimed_by=bindparam("w"),
+        claimed_until=bindparam("until", type_=_e.c.claimed_until.type),
+        next_attempt_at=bindparam("until", type_=_e.c.next_attempt_at.type),
+    )
+    .returning(
+        _e.c.id,
+        _e.c.url,
+        _e.c.host,
+        _e.c.payload,
+        _e.c.auth_user,
+        _e.c.auth_password,
+        _e.c.signing_secret,
+        _e.c.attempts,
+        _e.c.expires_at,
+    )
+)
+
+
+async def claim_batch(
+    conn: AsyncConnection,
+    worker: str,
+    limit: int,
+    lease: timedelta,
+    *,
+    postgres: bool,
+    exclude_hosts: Iterable[str] = (),
+    host_cap: int | None = None,
+    held: Mapping[str, int] | None = None,
+    at: datetime | None = None,
+) -> tuple[list[ClaimedEvent], int]:
+    """Lease up to `limit` due events, oldest first, at most `host_cap` - held[host] of a host.
+
+    Returns the claimed events and how many due events were passed over for their host's cap
+    (left untouched: no write, and on PostgreSQL their row locks end with the transaction).
+    """
+    ts = at or utcnow()
+    hosts = list(exclude_hosts)
+    params: dict[str, object] = {"ts": ts, "limit": limit}
+    if hosts:
+        params["hosts"] = hosts
+    due = (await conn.execute(_DUE[(postgres, bool(hosts))], params)).all()
+    if not due:
+        return [], 0
+    chosen: list[str] = []
+    if host_cap is None:
+        chosen = [r[0] for r in due]
+    else:
+        taken: dict[str, int] = dict(held or {})
+        for eid, host in due:
+            n = taken.get(host, 0)
+            if n < host_cap:
+                taken[host] = n + 1
+                chosen.append(eid)
+    if not chosen:
+        return [], len(due)
+    rows = {
+        r[0]: ClaimedEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _aware(r[8]))
+        for r in await conn.execute(_TAKE, {"ids": chosen, "w": worker, "until": ts + lease})
+    }
+    return [rows[i] for i in chosen if i in rows], len(due) - len(chosen)
+
+
 async def claim(
     conn: AsyncConnection,
     worker: str,
@@ -141,61 +265,27 @@ async def claim(
     exclude_hosts: Iterable[str] = (),
     at: datetime | None = None,
 ) -> list[ClaimedEvent]:
-    ts = at or utcnow()
-    earlier = (
-        select(literal(1))
-        .select_from(_p)
-        .where(
-            _p.c.ordering_key == _e.c.ordering_key,
-            _p.c.status == PENDING,
-            or_(_p.c.seq < _e.c.seq, and_(_p.c.seq == _e.c.seq, _p.c.id < _e.c.id)),
-        )
+    events, _ = await claim_batch(
+        conn, worker, limit, lease, postgres=postgres, exclude_hosts=exclude_hosts, at=at
     )
-    due = (
-        select(_e.c.id)
-        .where(
-            _e.c.status == PENDING,
-            _e.c.next_attempt_at <= ts,
-            or_(_e.c.claimed_until.is_(None), _e.c.claimed_until < ts),
-            ~exists(earlier),
-        )
-        .order_by(_e.c.next_attempt_at)
-        .limit(limit)
+    return events
+
+
+_RELEASE = (
+    update(_e)
+    .where(
+        _e.c.id.in_(bindparam("ids", expanding=True)),
+        _e.c.claimed_by == bindparam("w"),
+        _e.c.status == _PENDING,
     )
-    hosts = list(exclude_hosts)
-    if hosts:
-        due = due.where(_e.c.host.not_in(hosts))
-    if postgres:
-        due = due.with_for_update(skip_locked=True, of=_e)
-    result = await conn.execute(
-        update(_e)
-        .where(_e.c.id.in_(due.scalar_subquery()))
-        .values(claimed_by=worker, claimed_until=ts + lease)
-        .returning(
-            _e.c.id,
-            _e.c.url,
-            _e.c.host,
-            _e.c.payload,
-            _e.c.auth_user,
-            _e.c.auth_password,
-            _e.c.signing_secret,
-            _e.c.attempts,
-            _e.c.expires_at,
-        )
-    )
-    return [
-        ClaimedEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _aware(r[8])) for r in result
-    ]
+    .values(claimed_by=None, claimed_until=None, next_attempt_at=bindparam("ts"))
+)
 
 
 async def release(conn: AsyncConnection, worker: str, ids: Sequence[str]) -> None:
-    """Give claims back without an attempt (over a host's share, or at shutdown)."""
+    """Give claims back without an attempt (at shutdown): due again at once."""
     if ids:
-        await conn.execute(
-            update(_e)
-            .where(_e.c.id.in_(list(ids)), _e.c.claimed_by == worker, _e.c.status == PENDING)
-            .values(claimed_by=None, claimed_until=None)
-        )
+        await conn.execute(_RELEASE, {"ids": list(ids), "w": worker, "ts": utcnow()})
 
 
 def backoff(failures: int, base: float, cap: float) -> float:
@@ -232,7 +322,7 @@ async def record(
             delay = backoff(o.attempts_before + 1, retry_base, retry_cap)
             # The last try lands on the deadline rather than past it.
             next_at = min(ts + timedelta(seconds=delay), o.expires_at)
-            retries.append({"eid": o.event_id, "next_at": next_at})
+            retries.append({"eid": o.event_id, "w": worker, "next_at": next_at})
         attempt_rows.append(
             {
                 "event_id": o.event_id,
@@ -244,42 +334,44 @@ async def record(
                 "worker": worker[:64],
             }
         )
-    await conn.execute(callback_attempts.insert(), attempt_rows)
+    await conn.execute(_ATTEMPT, attempt_rows)
     if delivered:
-        # Delivered is the truth even if our lease was lost meanwhile: the receiver has it.
-        await conn.execute(
-            update(_e)
-            .where(_e.c.id.in_(delivered))
-            .values(
-                status=DELIVERED,
-                delivered_at=ts,
-                attempts=_e.c.attempts + 1,
-                claimed_by=None,
-                claimed_until=None,
-            )
-        )
+        await conn.execute(_DELIVERED, {"ids": delivered, "ts": ts})
     if expired:
-        await conn.execute(
-            update(_e)
-            .where(_e.c.id.in_(expired), _e.c.status == PENDING)
-            .values(status=EXPIRED, attempts=_e.c.attempts + 1, claimed_by=None, claimed_until=None)
-        )
+        await conn.execute(_EXPIRED, {"ids": expired})
     if retries:
-        await conn.execute(
-            update(_e)
-            .where(
-                _e.c.id == bindparam("eid"),
-                _e.c.claimed_by == worker,
-                _e.c.status == PENDING,
-            )
-            .values(
-                next_attempt_at=bindparam("next_at"),
-                attempts=_e.c.attempts + 1,
-                claimed_by=None,
-                claimed_until=None,
-            ),
-            retries,
-        )
+        await conn.execute(_RETRY, retries)
+
+
+_ATTEMPT = callback_attempts.insert()
+# Delivered is the truth even if our lease was lost meanwhile: the receiver has it.
+_DELIVERED = (
+    update(_e)
+    .where(_e.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status=DELIVERED,
+        delivered_at=bindparam("ts", type_=_e.c.delivered_at.type),
+        attempts=_e.c.attempts + 1,
+        claimed_by=None,
+        claimed_until=None,
+    )
+)
+_EXPIRED = (
+    update(_e)
+    .where(_e.c.id.in_(bindparam("ids", expanding=True)), _e.c.status == _PENDING)
+    .values(status=EXPIRED, attempts=_e.c.attempts + 1, claimed_by=None, claimed_until=None)
+)
+# Only while the lease is ours: if another node took the event over, its attempt decides.
+_RETRY = (
+    update(_e)
+    .where(_e.c.id == bindparam("eid"), _e.c.claimed_by == bindparam("w"), _e.c.status == _PENDING)
+    .values(
+        next_attempt_at=bindparam("next_at", type_=_e.c.next_attempt_at.type),
+        attempts=_e.c.attempts + 1,
+        claimed_by=None,
+        claimed_until=None,
+    )
+)
 
 
 async def replay(conn: AsyncConnection, event_id: str, window: timedelta) -> bool:

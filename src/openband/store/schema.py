@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 NAMING = {
@@ -283,9 +284,18 @@ callback_events = Table(
     _ts("created_at"),
     _ts("delivered_at", nullable=True),
     _ts("expires_at"),
-    Index("ix_callback_events_due", "status", "next_attempt_at"),
-    # status in the key: SQLite (no statistics) otherwise probes the "due" index per row.
-    Index("ix_callback_events_order", "ordering_key", "status", "seq"),
+    # Only pending events: delivering one deletes its entry (no re-insert), and the claim scans
+    # nothing but the due. A claim moves next_attempt_at to its lease end, so claimed events
+    # leave the due range too. Queries must spell status = 'pending' as a literal to use it.
+    Index(
+        "ix_callback_events_pending",
+        "next_attempt_at",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+    # Neither column ever changes, so status updates leave this index alone; serves the
+    # enqueue's max(seq) and the claim's "earlier pending event of the key" probe.
+    Index("ix_callback_events_key_seq", "ordering_key", "seq"),
     Index("ix_callback_events_message", "message_id"),
 )
 
