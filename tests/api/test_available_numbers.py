@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from lxml import etree
 
-from tests.support.harness import Account
+from tests.support.harness import Account, Harness
 
 
 def get(account: Account, **params: object):  # type: ignore[no-untyped-def]
@@ -157,3 +159,48 @@ def test_unauthenticated_and_other_account(account: Account, other_account: Acco
     )
     assert r.status_code == 403
     assert etree.fromstring(r.content).tag == "SearchResult"
+
+
+def test_import_and_clear_are_seen_at_once(
+    account: Account, harness: Harness, tmp_path: Path
+) -> None:
+    """`openband inventory import` / `clear` run in another process; the server's very next
+    search uses the new source (no cached "is an inventory imported")."""
+    from openband.core.inventory import import_csv
+    from openband.store.db import make_sync_engine
+    from openband.store.schema import inventory_numbers
+
+    generated = numbers(account, areaCode="505", quantity=3)
+    csv = tmp_path / "blocks.csv"
+    csv.write_text(
+        "number,city,state,rate_center,lata,zip\n"
+        "5055550100,Albuquerque,NM,ALBUQUERQU,664,87101\n"
+        "5055550101,Albuquerque,NM,ALBUQUERQU,664,87101\n"
+    )
+    engine = make_sync_engine(harness.settings.database_url)
+    try:
+        import_csv(engine, csv)
+        assert numbers(account, areaCode="505", quantity=3) == ["5055550100", "5055550101"]
+        assert numbers(account, areaCode="919") == []
+        r = get(account, state="NM", enableTNDetail="true")
+        details = etree.fromstring(r.content).findall(
+            "TelephoneNumberDetailList/TelephoneNumberDetail"
+        )
+        assert [d.findtext("FullNumber") for d in details] == ["5055550100", "5055550101"]
+        assert details[0].findtext("City") == "ALBUQUERQUE" and details[0].findtext("LATA") == "664"
+        with engine.begin() as conn:
+            conn.execute(inventory_numbers.delete())
+        assert numbers(account, areaCode="505", quantity=3) == generated
+    finally:
+        with engine.begin() as conn:
+            conn.execute(inventory_numbers.delete())
+        engine.dispose()
+
+
+def test_large_answer_matches_detail(account: Account) -> None:
+    """The 5000-number answer (numbers only) and the detailed one list the same numbers."""
+    plain = numbers(account, state="CA", quantity=5000)
+    r = get(account, state="CA", quantity=5000, enableTNDetail="true")
+    doc = etree.fromstring(r.content)
+    full = [d.findtext("FullNumber") for d in doc.findall("TelephoneNumberDetailList/*")]
+    assert len(plain) == 5000 and full == plain and doc.findtext("ResultCount") == "5000"

@@ -333,3 +333,190 @@ def test_import_switches_the_source(imported_url: str) -> None:
 
     run(url, clear)
     assert search(url, area_code="919", quantity=1)  # generated again
+
+
+# --- the search fast paths -----------------------------------------------------------------------
+
+
+def read(url: str, fn, lines: int = 1000):  # type: ignore[no-untyped-def]
+    """Run `await fn(inventory, conn, db)` through store.run_read, as the HTTP route does."""
+    from openband.store.inventory import run_read
+
+    async def go():  # type: ignore[no-untyped-def]
+        db = Database(url)
+        i = Inventory(settings(url, lines), db)
+        try:
+            return await run_read(db, lambda conn: fn(i, conn, db))
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+NUMBER_QUERIES: list[dict[str, object]] = [
+    {"area_code": "919", "quantity": 300},
+    {"state": "CA", "quantity": 5000},
+    {"npa_nxxx": "9192123", "quantity": 50},
+    {"toll_free_wildcard": "87*", "quantity": 2500},
+    {"toll_free_vanity": "NEWCARS"},
+    {"local_vanity": "CARS", "area_code": "919", "quantity": 10},
+    {"zip": "27503", "quantity": 100},
+    {"state": "NC", "order_by": "fullNumber", "quantity": 200},
+]
+
+
+@pytest.mark.parametrize("kw", NUMBER_QUERIES)
+def test_search_numbers_is_search_rows_national(tmp_path: Path, kw: dict[str, object]) -> None:
+    url = f"sqlite:///{tmp_path / 'fast.db'}"
+    migrate(url)
+    rows = search(url, **kw)
+    # Owned numbers in the first exchanges, so the number path filters like the row path.
+    own(url, sorted({n.tn for n in rows[:40:3]} | {n.tn for n in rows[-20::4]}))
+    rows = search(url, **kw)
+
+    async def both(i: Inventory, conn, _db):  # type: ignore[no-untyped-def]
+        q = Search(**kw)  # type: ignore[arg-type]
+        return await i.search_numbers(conn, q), await i.search_rows(conn, q)
+
+    national, again = read(url, both)
+    assert national == [n.national for n in rows] and [NumberInfo(*r) for r in again] == rows
+
+
+def test_imported_search_numbers_match_rows(imported_url: str) -> None:
+    for kw in ({"state": "NM"}, {"toll_free_wildcard": "8**"}, {"zip": "87101"}):
+
+        async def both(i: Inventory, conn, _db, kw=kw):  # type: ignore[no-untyped-def]
+            q = Search(**kw)  # type: ignore[arg-type]
+            return await i.search_numbers(conn, q), await i.search_rows(conn, q)
+
+        national, rows = read(imported_url, both)
+        assert national and national == [r.national for r in rows]
+        assert [NumberInfo(*r) for r in rows] == search(imported_url, **kw)
+
+
+def test_source_hint_never_goes_stale(imported_url: str, tmp_path: Path) -> None:
+    """One Inventory (a server's) sees another process's import and clear at its next search."""
+    from openband.store.inventory import run_read
+
+    url = imported_url
+    engine = make_sync_engine(url)
+    csv = tmp_path / "again.csv"
+    csv.write_text("number,city,state,rate_center,lata,zip\n5055550100,Albuquerque,NM,X,664,\n")
+
+    async def go() -> list[list[str]]:
+        db = Database(url)
+        i = Inventory(settings(url), db)
+        seen: list[list[str]] = []
+
+        async def look(**kw: object) -> None:
+            q = Search(**kw)  # type: ignore[arg-type]
+            seen.append(await run_read(db, lambda conn: i.search_numbers(conn, q)))
+
+        try:
+            await look(state="NM")  # imported
+            await look(area_code="919", quantity=2)  # imported, nothing there
+            with engine.begin() as conn:  # "the CLI": inventory clear
+                conn.execute(inventory_numbers.delete())
+            await look(state="NM")  # generated at once: 505 exchanges in NM
+            await look(npa_nxx="505555")  # generated, nothing there (555 is never offered)
+            inv.import_csv(engine, csv)  # "the CLI": inventory import
+            await look(state="NM")
+        finally:
+            await db.dispose()
+        return seen
+
+    try:
+        nm_imported, nothing, nm_generated, none, nm_again = asyncio.run(go())
+    finally:
+        engine.dispose()
+    assert nm_imported == ["5055550100", "5055550101", "5055550102"] and nothing == []
+    assert len(nm_generated) == 5000 and nm_generated != nm_imported and none == []
+    assert nm_again == ["5055550100"]
+
+
+def test_inline_read_falls_back_when_over_budget(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement over its SQLite step budget is interrupted and the read runs again on the
+    threaded connection: same answer. Within budget, no threaded connection is used."""
+    from openband.store import inventory as store
+
+    threaded: list[int] = []
+    connect = Database.connect
+
+    def spy(self: Database):  # type: ignore[no-untyped-def]
+        threaded.append(1)
+        return connect(self)
+
+    monkeypatch.setattr(Database, "connect", spy)
+
+    async def find(i: Inventory, conn, _db):  # type: ignore[no-untyped-def]
+        return await i.search_numbers(conn, Search(state="CA", quantity=3000))
+
+    fast = read(db_url, find)
+    assert len(fast) == 3000 and threaded == []
+    monkeypatch.setattr(store, "INLINE_STEP_BUDGET", 0)
+    monkeypatch.setattr(store, "_STEP_GRAIN", 1)
+    assert read(db_url, find) == fast and threaded == [1]
+
+
+def test_owned_probe_over_many_exchanges(tmp_path: Path) -> None:
+    from openband.store import inventory as store
+
+    url = f"sqlite:///{tmp_path / 'probe.db'}"
+    migrate(url)
+    idx = inv.exchange_index()
+    prefixes = [f"+1{e.npa}{e.nxx}" for e in idx.exchanges[:300]]
+    mine = [
+        prefixes[0] + "0001",
+        prefixes[2] + "0002",
+        prefixes[6] + "9999",
+        prefixes[299] + "0000",
+    ]
+    own(url, [*mine, "+19999990000"])
+
+    async def probe(_i: Inventory, conn, _db):  # type: ignore[no-untyped-def]
+        # 5 prefixes (padded to 8), 300 (a full chunk of 250, then 50 padded to 64), exact.
+        few = await store.owned_numbers(conn, prefixes[:5], [])
+        many = await store.owned_numbers(conn, prefixes, [])
+        exact = await store.owned_numbers(conn, [], [mine[1], prefixes[1] + "0002"])
+        return few, many, exact
+
+    assert read(url, probe) == ({mine[0], mine[1]}, set(mine), {mine[1]})
+    assert run(url, lambda i, c: probe(i, c, None)) == ({mine[0], mine[1]}, set(mine), {mine[1]})
+
+
+def test_concurrent_searches_while_the_index_loads(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At start, searches hold their (inline) connection while awaiting the exchange index:
+    more of them than the pool's size must not block the event loop on a checkout."""
+    import time
+
+    from openband.store.inventory import run_read
+
+    index = inv.exchange_index()
+
+    def slow_index() -> inv.ExchangeIndex:
+        time.sleep(0.3)
+        return index
+
+    monkeypatch.setattr(inv, "_INDEX", None)
+    monkeypatch.setattr(inv, "exchange_index", slow_index)
+
+    async def go() -> list[list[str]]:
+        db = Database(db_url)
+        i = Inventory(settings(db_url), db)
+        q = Search(area_code="919", quantity=3)
+        try:
+            return await asyncio.wait_for(
+                asyncio.gather(
+                    *(run_read(db, lambda conn: i.search_numbers(conn, q)) for _ in range(40))
+                ),
+                timeout=20,
+            )
+        finally:
+            await db.dispose()
+
+    found = asyncio.run(go())
+    assert len(found) == 40 and all(f == found[0] and len(f) == 3 for f in found)

@@ -17,7 +17,9 @@ Two sources, never mixed:
   the simulator's fictional numbers), NXX values absent from the data. Toll free: 800 833 844 855
   866 877 888, every valid NXX, no geography.
 * Imported: when the `inventory_numbers` table has any row it IS the inventory (see
-  `openband inventory import`).
+  `openband inventory import`). Which source applies is read from the database in each
+  search's own transaction, never cached: the CLI or another server process may import or
+  clear at any moment, and the next search must see it (see Inventory._search).
 
 A number is available when it is in the inventory and has no phone_numbers row. Searches ask the
 database about the candidate exchanges/numbers only, and are deterministic: same query and same
@@ -433,23 +435,27 @@ def _nanp_geodata() -> Iterator[tuple[str, str]]:
         seen = seen or found
 
 
-def _zip_rows() -> Iterator[tuple[str, str, str, float, float]]:
+def _zip_rows(in_process: bool = False) -> Iterator[tuple[str, str, str, float, float]]:
     """(zip, state, city, lat, lon) for every US zip code with coordinates.
 
     The `zipcodes` data set costs ~45 MB resident once loaded (and list_all() ~150 MB at peak),
-    so it is read in a short-lived child process that prints the few fields we keep.
+    so it is read in a short-lived child process that prints the few fields we keep (unless
+    this process is itself such a child: `in_process`).
     """
     import subprocess
     import sys
 
     code = "from openband.core.inventory import _print_zips; _print_zips()"
     try:
+        if in_process:
+            raise OSError("in process")
         done = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
         )
         lines: Iterable[str] = done.stdout.splitlines()
     except (OSError, subprocess.SubprocessError):
-        log.warning("zip table child failed; loading zipcodes in process", exc_info=True)
+        if not in_process:
+            log.warning("zip table child failed; loading zipcodes in process", exc_info=True)
         lines = _zip_lines()
     for line in lines:
         parts = line.split("\t")
@@ -498,14 +504,16 @@ class ZipTable:
         return None
 
 
-def _zip_tables() -> tuple[ZipTable, dict[tuple[str, str], tuple[str, float, float]]]:
+def _zip_tables(
+    in_process: bool = False,
+) -> tuple[ZipTable, dict[tuple[str, str], tuple[str, float, float]]]:
     """The zip table, and (state, city key) -> (the city's lowest standard zip, lat, lon)."""
     city_ids: dict[tuple[str, str], int] = {}
     cities: list[tuple[str, str, float, float]] = []
     best: dict[tuple[str, str], tuple[str, str, float, float]] = {}
     keys: dict[str, str] = {}
     rows: list[tuple[int, int]] = []
-    for code, state, ranked_city, lat, lon in _zip_rows():
+    for code, state, ranked_city, lat, lon in _zip_rows(in_process):
         rank, city = ranked_city[0], ranked_city[1:]
         key = keys.get(city)
         if key is None:
@@ -529,9 +537,9 @@ def _rss() -> int:
         return 0
 
 
-def build_index() -> ExchangeIndex:
+def build_index(in_process: bool = False) -> ExchangeIndex:
     started, rss0 = time.perf_counter(), _rss()
-    zips, city_zip = _zip_tables()
+    zips, city_zip = _zip_tables(in_process)
     strings: dict[str, str] = {}
 
     def intern(s: str) -> str:
@@ -590,13 +598,78 @@ _INDEX_LOCK = threading.Lock()
 
 
 def exchange_index() -> ExchangeIndex:
-    """The process-wide exchange index, built on first use (~1 s) and kept."""
+    """The process-wide exchange index, built on first use (~2 s) and kept."""
     global _INDEX
     if _INDEX is None:
         with _INDEX_LOCK:
             if _INDEX is None:
-                _INDEX = build_index()
+                _INDEX = _load_index()
     return _INDEX
+
+
+def _load_index() -> ExchangeIndex:
+    """Build the index in a child process and load it here, a piece at a time.
+
+    Building is ~0.8 s of CPU under the GIL (regexes over ~31k prefixes), and one pickle.loads
+    of the result ~0.15 s in a single C call (plus the full collections its ~200k new objects
+    trigger). A server loads the index on a thread at start while it serves: every request then
+    waited for the GIL, up to ~1 s for the first searches of an imported inventory. Pieces of a
+    few ms, with the cyclic GC paused meanwhile, let the event loop run between them.
+    """
+    import gc
+    import io
+    import pickle
+    import subprocess
+    import sys
+
+    started, rss0 = time.perf_counter(), _rss()
+    code = "from openband.core.inventory import _print_index; _print_index()"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, timeout=180, check=True
+        )
+        pieces = pickle.Unpickler(io.BytesIO(done.stdout))  # our own child's output
+        chunks, names = pieces.load()
+        exchanges: list[Exchange] = []
+        fields: dict[str, object] = {}
+        gc_was_on = gc.isenabled()
+        gc.disable()
+        try:
+            for _ in range(chunks):
+                exchanges += pieces.load()
+                time.sleep(0)  # hand the GIL to the event loop's thread
+            for name in names:
+                fields[name] = pieces.load()
+                time.sleep(0)
+        finally:
+            if gc_was_on:
+                gc.enable()
+        idx = ExchangeIndex(exchanges, **fields)  # type: ignore[arg-type]
+    except (OSError, subprocess.SubprocessError, pickle.UnpicklingError, EOFError, TypeError):
+        log.warning("exchange index child failed; building in process", exc_info=True)
+        return build_index()
+    idx.build_seconds = time.perf_counter() - started
+    idx.memory_bytes = max(0, _rss() - rss0)  # resident growth here (Linux)
+    return idx
+
+
+def _print_index() -> None:
+    """The child of _load_index: (chunk count, field names), the exchanges in chunks, then the
+    other fields one by one. One Pickler: strings shared across pieces stay shared."""
+    import dataclasses
+    import pickle
+    import sys
+
+    logging.disable(logging.INFO)
+    idx = build_index(in_process=True)
+    out = pickle.Pickler(sys.stdout.buffer, pickle.HIGHEST_PROTOCOL)
+    step = 1000
+    names = [f.name for f in dataclasses.fields(idx) if f.name != "exchanges"]
+    out.dump((-(-len(idx.exchanges) // step), names))
+    for i in range(0, len(idx.exchanges), step):
+        out.dump(idx.exchanges[i : i + step])
+    for name in names:
+        out.dump(getattr(idx, name))
 
 
 # --- which lines are offered -------------------------------------------------------------------
@@ -699,6 +772,7 @@ class Inventory:
         self.settings = settings
         self.db = db
         self.offer = Offer(settings.inventory_seed, settings.inventory_lines_per_exchange)
+        self._imported_hint = False  # which source the last search found (see _search)
 
     # -- public API --
 
@@ -708,18 +782,51 @@ class Inventory:
 
     async def search_rows(self, conn: AsyncConnection, q: Search) -> list[NumberRow]:
         """`search` as lightweight tuples (same fields, same order)."""
+        return await self._search(conn, q, True)  # type: ignore[return-value]
+
+    async def search_numbers(self, conn: AsyncConnection, q: Search) -> list[str]:
+        """`search`'s national numbers ('9195551234') only, same order: no rows are built."""
+        return await self._search(conn, q, False)  # type: ignore[return-value]
+
+    async def _search(
+        self, conn: AsyncConnection, q: Search, rows: bool
+    ) -> list[NumberRow] | list[str]:
         from openband.store import inventory as store
 
         q = q.validate()
-        if await store.has_imported(conn):
-            rows = await store.search_imported(conn, q)
-            found = [_row_info(r) for r in rows]
-        else:
+        # Which source is asked by the database in this search's own transaction, never cached:
+        # another process (the CLI, a second server) may import or clear at any time. The hint
+        # only picks the first question: an imported search that finds rows proves the table is
+        # not empty, so it needs no has_imported query; one that finds none asks.
+        imported = self._imported_hint
+        found: list = []
+        if imported:
+            found = await self._search_imported(conn, q, rows)
+            if not found and not await store.has_imported(conn):
+                imported = False
+        elif await store.has_imported(conn):
+            imported = True
+            found = await self._search_imported(conn, q, rows)
+        self._imported_hint = imported
+        if not imported:
             idx = await self._index()
-            found = await self._search_generated(conn, idx, q)
+            found = await self._search_generated(conn, idx, q, rows)
         if q.order_by:  # every allowed key is a prefix of the full number
-            found.sort(key=lambda n: n.tn)
+            if rows:
+                found.sort(key=_tn_key)
+            else:
+                found.sort()
         return found
+
+    @staticmethod
+    async def _search_imported(
+        conn: AsyncConnection, q: Search, rows: bool
+    ) -> list[NumberRow] | list[str]:
+        from openband.store import inventory as store
+
+        if rows:
+            return [_row_info(r) for r in await store.search_imported(conn, q)]
+        return [tn[2:] for tn in await store.search_imported_numbers(conn, q)]
 
     async def lookup(self, conn: AsyncConnection, tn_e164: str) -> NumberInfo | None:
         """The number's inventory entry (owned or not), None if it is not in the inventory."""
@@ -769,8 +876,8 @@ class Inventory:
         return await asyncio.to_thread(exchange_index)  # first build must not stall the loop
 
     async def _search_generated(
-        self, conn: AsyncConnection, idx: ExchangeIndex, q: Search
-    ) -> list[NumberRow]:
+        self, conn: AsyncConnection, idx: ExchangeIndex, q: Search, rows: bool = True
+    ) -> list[NumberRow] | list[str]:
         from openband.store import inventory as store
 
         if q.area_code and q.area_code not in idx.npa_range and q.area_code not in TOLL_FREE_NPAS:
@@ -781,9 +888,10 @@ class Inventory:
                 field="areaCode",
             )
         groups = iter(self._groups(idx, q))
-        out: list[NumberRow] = []
-        while len(out) < q.quantity:
-            need = q.quantity - len(out)
+        out: list = []
+        want = q.quantity
+        while len(out) < want:
+            need = want - len(out)
             batch: list[Group] = []
             count = 0
             for g in groups:
@@ -801,30 +909,11 @@ class Inventory:
                 else:
                     exact.extend(f"+1{g.npa}{g.nxx}{n:04d}" for n in g.lines)
             owned = await store.owned_numbers(conn, prefixes, exact)
-            # The hot loop of 5000-number answers: tuple.__new__ skips NamedTuple's Python-level
-            # constructor (several times faster) and line strings are precomputed.
-            make, lines_str, want = tuple.__new__, _LINE_STR, q.quantity
-            for g in batch:
-                npa, nxx = g.npa, g.nxx
-                head = f"+1{npa}{nxx}"
-                e = g.exchange
-                if e is not None:
-                    city, state, rc, lata, zip_, tf = (
-                        e.city, e.state, e.rate_center, e.lata or None, e.zip, False
-                    )  # fmt: skip
-                else:
-                    city = state = rc = lata = zip_ = None
-                    tf = True
-                for n in g.lines:
-                    line = lines_str[n]
-                    tn = head + line
-                    if owned and tn in owned:
-                        continue
-                    out.append(
-                        make(NumberRow, (tn, npa, nxx, line, city, state, rc, lata, zip_, tf))
-                    )
-                    if len(out) >= want:
-                        return out
+            if rows:
+                if _fill_rows(out, batch, owned, want):
+                    return out
+            elif _fill_numbers(out, batch, owned, want):
+                return out
         return out
 
     def _groups(self, idx: ExchangeIndex, q: Search) -> Iterator[Group]:
@@ -930,6 +1019,57 @@ def _haversine(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 7917.5 * math.asin(min(1.0, math.sqrt(a)))  # miles
 
 
+def _fill_rows(out: list[NumberRow], batch: list[Group], owned: set[str], want: int) -> bool:
+    """Append the batch's unowned numbers to `out` as rows; True once `out` holds `want`."""
+    # tuple.__new__ skips NamedTuple's Python-level constructor (several times faster) and line
+    # strings are precomputed.
+    make, lines_str = tuple.__new__, _LINE_STR
+    for g in batch:
+        npa, nxx = g.npa, g.nxx
+        head = f"+1{npa}{nxx}"
+        e = g.exchange
+        if e is not None:
+            city, state, rc, lata, zip_, tf = (
+                e.city, e.state, e.rate_center, e.lata or None, e.zip, False
+            )  # fmt: skip
+        else:
+            city = state = rc = lata = zip_ = None
+            tf = True
+        for n in g.lines:
+            line = lines_str[n]
+            tn = head + line
+            if owned and tn in owned:
+                continue
+            out.append(make(NumberRow, (tn, npa, nxx, line, city, state, rc, lata, zip_, tf)))
+            if len(out) >= want:
+                return True
+    return False
+
+
+def _fill_numbers(out: list[str], batch: list[Group], owned: set[str], want: int) -> bool:
+    """`_fill_rows` for national numbers only: one list comprehension per exchange, and only
+    the lines still needed are formatted when the exchange has no owned number."""
+    lines_str = _LINE_STR
+    owned_heads = {t[2:8] for t in owned}
+    national = {t[2:] for t in owned}
+    for g in batch:
+        head = g.npa + g.nxx
+        need = want - len(out)
+        if head in owned_heads:
+            got = [t for t in [head + lines_str[n] for n in g.lines] if t not in national]
+        else:
+            got = [head + lines_str[n] for n in g.lines[:need]]
+        if len(got) >= need:
+            out.extend(got[:need])
+            return True
+        out.extend(got)
+    return False
+
+
+def _tn_key(n: NumberRow) -> str:
+    return n.tn
+
+
 def _split(tn_e164: str) -> tuple[str, str, str] | None:
     digits = tn_e164[2:] if tn_e164.startswith("+1") else tn_e164
     if len(digits) != 10 or not digits.isdigit() or not _NPANXX.match(digits[:6]):
@@ -950,12 +1090,10 @@ def _toll_free_info(npa: str, nxx: str, line: int) -> NumberInfo:
     )
 
 
-def _row_info(r: object) -> NumberRow:
-    m = r._mapping  # type: ignore[attr-defined]
-    return NumberRow(
-        m["tn"], m["npa"], m["nxx"], m["line"], m["city"], m["state"], m["rate_center"],
-        m["lata"], m["zip"], bool(m["toll_free"]),
-    )  # fmt: skip
+def _row_info(r: Sequence[object]) -> NumberRow:
+    """A row selected with store.inventory._ROW_COLUMNS (NumberRow's order) -> NumberRow."""
+    tn, npa, nxx, line, city, state, rc, lata, zip_, tf = r
+    return tuple.__new__(NumberRow, (tn, npa, nxx, line, city, state, rc, lata, zip_, bool(tf)))
 
 
 # --- operator import ---------------------------------------------------------------------------

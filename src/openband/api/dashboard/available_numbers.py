@@ -1,7 +1,9 @@
 """GET /accounts/{accountId}/availableNumbers: search the inventory (rules in core.inventory).
 
 Results can hold 5000 numbers, so the document is written directly rather than through
-pydantic-xml models; every value is escaped.
+pydantic-xml models; detail values are escaped, numbers are digits. Without enableTNDetail only
+the numbers are fetched (Inventory.search_numbers), and on SQLite the search's statements run on
+the event loop's thread (store.inventory.run_read).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from openband.api.context import ctx
 from openband.api.dashboard.routing import DashboardRouter, principal
 from openband.api.dashboard.xml import XML_MEDIA_TYPE
 from openband.core.inventory import Inventory, NumberRow, Search, parse_flag
+from openband.store.inventory import run_read
 
 router = DashboardRouter()
 
@@ -40,19 +43,25 @@ def _detail(n: NumberRow) -> str:
     return "".join(parts)
 
 
-def render(numbers: list[NumberRow], detail: bool) -> bytes:
+def render_detail(numbers: list[NumberRow]) -> bytes:
     out = [_HEAD, f"<ResultCount>{len(numbers)}</ResultCount>"]
-    if numbers and detail:
+    if numbers:
         out.append("<TelephoneNumberDetailList>")
         out.extend(_detail(n) for n in numbers)
         out.append("</TelephoneNumberDetailList>")
-    elif numbers:
-        out.append("<TelephoneNumberList><TelephoneNumber>")
-        # n[0] is the E.164 number ('+1' + 10 digits): slicing beats the `national` property.
-        out.append("</TelephoneNumber><TelephoneNumber>".join([n[0][2:] for n in numbers]))
-        out.append("</TelephoneNumber></TelephoneNumberList>")
     out.append("</SearchResult>")
     return "".join(out).encode()
+
+
+def render_numbers(numbers: list[str]) -> bytes:
+    """National numbers: digits only, nothing to escape."""
+    if not numbers:
+        return f"{_HEAD}<ResultCount>0</ResultCount></SearchResult>".encode()
+    return (
+        f"{_HEAD}<ResultCount>{len(numbers)}</ResultCount><TelephoneNumberList><TelephoneNumber>"
+        + "</TelephoneNumber><TelephoneNumber>".join(numbers)
+        + "</TelephoneNumber></TelephoneNumberList></SearchResult>"
+    ).encode()
 
 
 @router.xml("GET", "/accounts/{account_id}/availableNumbers", "SearchResult", style="error")
@@ -66,6 +75,8 @@ async def available_numbers(request: Request, account_id: str) -> Response:
     )
     c = ctx(request)
     inventory = c.inventory or Inventory(c.settings, c.db)
-    async with c.db.connect() as conn:
-        numbers = await inventory.search_rows(conn, query)
-    return Response(render(numbers, detail), media_type=XML_MEDIA_TYPE)
+    if detail:
+        rows = await run_read(c.db, lambda conn: inventory.search_rows(conn, query))
+        return Response(render_detail(rows), media_type=XML_MEDIA_TYPE)
+    numbers = await run_read(c.db, lambda conn: inventory.search_numbers(conn, query))
+    return Response(render_numbers(numbers), media_type=XML_MEDIA_TYPE)
