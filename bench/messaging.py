@@ -15,8 +15,13 @@ index is built at start), runs a 3 s warm-up and waits for its callbacks.
 Figures, all from one run:
 - bare Starlette: one uvicorn process, parses the JSON and answers 202: the HTTP stack's ceiling;
 - accepted/s, p50, p99: wrk's; "durable" compares recipient rows with 2xx answers;
+- two runs per backend: "as fast as accepted" (wrk unpaced) and "offered N/s" (--e2e-rate, each
+  connection paced by wrk's delay()): the first measures accept capacity, the second whether the
+  whole pipeline keeps pace with a steady load;
 - end to end: message-delivered callbacks acknowledged by the sink during the load window, per
   second, and the backlog (accepted, not yet acknowledged) when the load stopped;
+- server CPU per message: CPU seconds of the server's processes from the start of a run until
+  its backlog is drained, over the messages accepted (the figure a noisy machine moves least);
 - callback delivery alone: N events already in the outbox, then a DeliveryWorker drains them to
   the sink (bench/webhooks.py's "drain");
 - server RSS: the peak of the largest server process, sampled every 0.5 s through the run.
@@ -247,13 +252,24 @@ def count_rows(url: str) -> tuple[int, int]:
         engine.dispose()
 
 
-def wrk(port: int, path: str, body: str, seconds: int, connections: int) -> dict[str, float]:
+def wrk(
+    port: int,
+    path: str,
+    body: str,
+    seconds: int,
+    connections: int,
+    rate: float = 0.0,
+    pace_ms: float = 0.0,
+) -> dict[str, float]:
+    """wrk's figures; with `rate`, each connection waits `pace_ms` before each request (see
+    `paced`), an offered load of about `rate` requests/s for the end-to-end run."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     auth = __import__("base64").b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    pacing = f"function delay() return {pace_ms:.3f} end\n" if rate else ""
     script.write_text(
         f"wrk.method = 'POST'\nwrk.body = [[{body}]]\n"
         f"wrk.headers['Content-Type'] = 'application/json'\n"
-        f"wrk.headers['Authorization'] = 'Basic {auth}'\n"
+        f"wrk.headers['Authorization'] = 'Basic {auth}'\n{pacing}"
     )
     out = subprocess.run(
         [
@@ -292,6 +308,16 @@ def wrk(port: int, path: str, body: str, seconds: int, connections: int) -> dict
     }
 
 
+def calibrate(port: int, path: str, body: str, connections: int, rate: float) -> float:
+    """The per-request pause (ms) for about `rate` req/s: wrk's delay() adds to each request's
+    latency, so two short runs correct it (what was achieved vs the target)."""
+    pace = connections * 1000 / rate
+    for _ in range(2):
+        got = wrk(port, path, body, 2, connections, rate, pace)["rps"]
+        pace = max(0.0, pace - connections * 1000 * (1 / max(got, 1.0) - 1 / rate))
+    return pace
+
+
 def sink_stats(port: int) -> dict[str, float]:
     import json
     import urllib.request
@@ -325,7 +351,7 @@ def wait_drained(url: str, sink_port: int, timeout: float) -> None:
 
 
 def run_backend(
-    name: str, url: str, seconds: int, connections: int, workers: int
+    name: str, url: str, seconds: int, connections: int, workers: int, e2e_rate: float
 ) -> dict[str, object]:
     sink_port, port = free_port(), free_port()
     sink = subprocess.Popen([sys.executable, "-c", SINK, str(sink_port)])
@@ -345,28 +371,36 @@ def run_backend(
         path = f"/api/v2/users/{ACCOUNT}/messages"
         wrk(port, path, body, 3, connections)  # warm-up: caches and connection pools
         wait_drained(url, sink_port, 60)
-        before_total, _ = count_rows(url)
-        s0 = sink_stats(sink_port)["count"]
-        load = os.getloadavg()[0]
-        t0 = time.time()
-        res = wrk(port, path, body, seconds, connections)
-        t1 = time.time()
-        s1 = sink_stats(sink_port)["count"]
-        total, _ = count_rows(url)
-        accepted = total - before_total
-        wait_drained(url, sink_port, 120)
-        s2 = sink_stats(sink_port)
-        return {
-            "backend": name,
-            **res,
-            "durable": accepted,
-            "cb_during": (s1 - s0) / (t1 - t0),
-            "backlog": max(0, accepted - (s1 - s0)),
-            "drain_s": max(0.0, s2["last"] - t1),
-            "cb_total": s2["count"],
-            "rss_mb": rss.stop(),
-            "load": load,
-        }
+        out: dict[str, object] = {"backend": name}
+        for run, rate in (("max", 0.0), ("e2e", e2e_rate)):
+            if run == "e2e" and not rate:
+                continue
+            pace = calibrate(port, path, body, connections, rate) if rate else 0.0
+            wait_drained(url, sink_port, 180)
+            before_total, _ = count_rows(url)
+            s0 = sink_stats(sink_port)["count"]
+            c0 = cpu_seconds(family(server.pid))
+            load = os.getloadavg()[0]
+            t0 = time.time()
+            res = wrk(port, path, body, seconds, connections, rate, pace)
+            t1 = time.time()
+            s1 = sink_stats(sink_port)["count"]
+            total, _ = count_rows(url)
+            accepted = total - before_total
+            wait_drained(url, sink_port, 180)
+            s2 = sink_stats(sink_port)
+            cpu = cpu_seconds(family(server.pid)) - c0
+            out[run] = {
+                **res,
+                "durable": accepted,
+                "cb_during": (s1 - s0) / (t1 - t0),
+                "backlog": max(0, accepted - (s1 - s0)),
+                "drain_s": max(0.0, s2["last"] - t1),
+                "cpu_us": cpu / max(1, accepted) * 1e6,  # server CPU per message, drain included
+                "load": load,
+            }
+        out["rss_mb"] = rss.stop()
+        return out
     finally:
         if server is not None:
             server.terminate()
@@ -506,6 +540,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--workers", type=int, default=1, help="openband serve --workers")
+    ap.add_argument(
+        "--e2e-rate", type=float, default=2000, help="offered msg/s of the end-to-end run (0: skip)"
+    )
     ap.add_argument("--callbacks", type=int, default=20000, help="events for delivery alone")
     ap.add_argument("--soak", type=int, default=0, help="seconds of load for the RSS check")
     ap.add_argument("--write-docs", action="store_true")
@@ -535,7 +572,9 @@ def main() -> None:
     rows = []
     for name, url, schema in databases():
         try:
-            rows.append(run_backend(name, url, args.seconds, args.connections, args.workers))
+            rows.append(
+                run_backend(name, url, args.seconds, args.connections, args.workers, args.e2e_rate)
+            )
         finally:
             if schema:
                 drop_schema(schema)
@@ -551,21 +590,27 @@ def main() -> None:
     b = bare["rps"]
     lines = [
         "| Run | req/s | p50 ms | p99 ms | vs bare | 202s durable | callbacks acked/s during "
-        "load | backlog at end | drain | largest server RSS | load avg |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "load | backlog at end | drain | server CPU per message | largest server RSS "
+        "| load avg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| bare Starlette, 1 process (parse JSON, 202) | {b:.0f} | {bare['p50']:.1f} "
-        f"| {bare['p99']:.1f} | 1.00 | – | – | – | – | – | {bare['load']:.1f} |",
+        f"| {bare['p99']:.1f} | 1.00 | – | – | – | – | – | – | {bare['load']:.1f} |",
     ]
-    for r in rows:
-        lines.append(
-            f"| POST messages, {r['backend']} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} "
-            f"| {r['rps'] / b:.2f} | {r['durable']}/{r['ok']:.0f} "  # type: ignore[operator]
-            f"| {r['cb_during']:.0f} ({r['cb_during'] / b:.2f}) | {r['backlog']} "  # type: ignore[operator]
-            f"| {r['drain_s']:.1f} s | {r['rss_mb']:.0f} MB | {r['load']:.1f} |"
-        )
+    runs = (("max", "as fast as accepted"), ("e2e", f"offered {args.e2e_rate:.0f}/s"))
+    for row in rows:
+        for run, label in runs:
+            r = row.get(run)
+            if not isinstance(r, dict):
+                continue
+            lines.append(
+                f"| POST messages, {row['backend']}, {label} | {r['rps']:.0f} | {r['p50']:.1f} "
+                f"| {r['p99']:.1f} | {r['rps'] / b:.2f} | {r['durable']}/{r['ok']:.0f} "
+                f"| {r['cb_during']:.0f} | {r['backlog']} | {r['drain_s']:.1f} s "
+                f"| {r['cpu_us']:.0f} µs | {row['rss_mb']:.0f} MB | {r['load']:.1f} |"
+            )
     lines.append(
         f"| callback delivery alone (outbox drain, SQLite) | {cb['rate']:.0f} events/s | – | – "
-        f"| {cb['rate'] / b:.2f} | – | – | – | {cb['seconds']:.1f} s | – | {cb['load']:.1f} |"
+        f"| {cb['rate'] / b:.2f} | – | – | – | {cb['seconds']:.1f} s | – | – | {cb['load']:.1f} |"
     )
     table = "\n".join(lines)
     print(head)

@@ -126,11 +126,14 @@ async def _stop_messaging(context: AppContext) -> None:
 
 def _start_delivery(context: AppContext, run_workers: bool) -> None:
     """The shared outbound HTTP client (extras["http"]), the outbox worker (extras["delivery"])."""
+    from openband.core.messaging import Messaging
     from openband.delivery.http import HttpClient
     from openband.delivery.worker import DeliveryWorker
 
     http = HttpClient.from_settings(context.settings)
-    worker = DeliveryWorker(context.settings, context.db, http=http)
+    engine = context.extras.get("messaging")
+    priority = engine.priority if isinstance(engine, Messaging) else None
+    worker = DeliveryWorker(context.settings, context.db, http=http, priority=priority)
     context.extras["http"] = http
     context.extras["delivery"] = worker
     if run_workers:

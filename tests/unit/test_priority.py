@@ -10,6 +10,12 @@ from openband.core import priority
 from openband.core.priority import AcceptPriority
 
 
+@pytest.fixture(autouse=True)
+def saturated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process counts as saturated unless a test says otherwise."""
+    monkeypatch.setattr(AcceptPriority, "_cpu_saturated", lambda self, mono: True)
+
+
 def test_no_pause_without_requests() -> None:
     p = AcceptPriority(0.25)
     assert not p.busy
@@ -21,6 +27,13 @@ def test_pause_keeps_the_share_while_requests_arrive() -> None:
     p.touch()
     assert p.busy
     # 10 ms of work at a 25 % share: 30 ms of pause, so the loop runs a quarter of the time.
+    assert p.pause_for(0.010) == pytest.approx(0.030)
+
+
+def test_loops_split_the_share() -> None:
+    p = AcceptPriority(0.5).register().register()
+    p.touch()
+    # Two loops at a 50 % share between them: each keeps to a quarter.
     assert p.pause_for(0.010) == pytest.approx(0.030)
 
 
@@ -49,3 +62,27 @@ def test_requests_stop_counting_after_the_window(monkeypatch: pytest.MonkeyPatch
 def test_share_must_be_a_fraction(share: float) -> None:
     with pytest.raises(ValueError):
         AcceptPriority(share)
+
+
+def test_no_pause_while_the_process_has_cpu_to_spare(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(AcceptPriority, "_cpu_saturated", lambda self, mono: False)
+    p = AcceptPriority(0.25)
+    p.touch()
+    assert p.pause_for(0.010) == 0.0
+
+
+def test_saturation_is_the_cpu_use_of_the_last_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()
+    clock = {"wall": 100.0, "cpu": 10.0}
+    monkeypatch.setattr(priority.time, "monotonic", lambda: clock["wall"])
+    monkeypatch.setattr(priority.time, "process_time", lambda: clock["cpu"])
+    p = AcceptPriority(0.25)
+    p.touch()
+    clock["wall"] += 0.2
+    clock["cpu"] += 0.1  # half a core
+    p.touch()
+    assert not p.busy
+    clock["wall"] += 0.2
+    clock["cpu"] += 0.2  # a whole core
+    p.touch()
+    assert p.busy

@@ -1,11 +1,12 @@
 """Accepting comes first: background loops give way to a burst of API requests.
 
 A node's CPU serves both the API (answering 202 means the message is durable) and the work
-behind it (send pump, callback delivery). Under a burst, the pipeline's work is better deferred
-than the API's answers delayed: the queue is durable, and larger batches later cost less per
-message. While requests arrive, each background loop keeps to a share of the time: after a
-batch that took `t` seconds it pauses `t * (1/share - 1)`. Without requests, or below that
-share, nothing waits. Share 1 turns this off.
+behind it (send pump, callback delivery). When the process runs out of CPU, the pipeline's work
+is better deferred than the API's answers delayed: the queue is durable, and larger batches
+later cost less per message. So while requests arrive AND the process is saturated (it used at
+least SATURATED of a core over the last sample), the background loops together keep to a share
+of the time: with `n` loops registered, one that just spent `t` seconds on a batch pauses
+`t * (n/share - 1)`. Otherwise nothing waits; share 1 turns this off.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ import time
 
 # Requests this recent count as "arriving".
 ACTIVE_WINDOW = 0.05
+# CPU use over the last sample (a fraction of one core) from which the process counts as
+# saturated: the event loop is one thread, so beyond this, work waits for the CPU.
+SATURATED = 0.9
+SAMPLE_SECONDS = 0.1
 # A pause never exceeds this, so a backlog keeps moving even under a sustained overload.
 MAX_PAUSE = 0.5
 
@@ -24,7 +29,15 @@ class AcceptPriority:
         if not 0 < share <= 1:
             raise ValueError("share must be in (0, 1]")
         self.share = share
+        self.loops = 0
         self._last = -1e9
+        self._sample = (time.monotonic(), time.process_time())
+        self._saturated = False
+
+    def register(self) -> AcceptPriority:
+        """A background loop that will call give_way (the share is split between them)."""
+        self.loops += 1
+        return self
 
     def touch(self) -> None:
         """An API request is being accepted."""
@@ -32,12 +45,24 @@ class AcceptPriority:
 
     @property
     def busy(self) -> bool:
-        return time.monotonic() - self._last < ACTIVE_WINDOW
+        """Requests are arriving and the process has no CPU to spare."""
+        mono = time.monotonic()
+        if mono - self._last >= ACTIVE_WINDOW:
+            return False
+        return self._cpu_saturated(mono)
+
+    def _cpu_saturated(self, mono: float) -> bool:
+        wall0, cpu0 = self._sample
+        if mono - wall0 >= SAMPLE_SECONDS:
+            cpu = time.process_time()
+            self._saturated = (cpu - cpu0) / (mono - wall0) >= SATURATED
+            self._sample = (mono, cpu)
+        return self._saturated
 
     def pause_for(self, worked: float) -> float:
         if self.share >= 1 or worked <= 0 or not self.busy:
             return 0.0
-        return min(MAX_PAUSE, worked * (1 / self.share - 1))
+        return min(MAX_PAUSE, worked * (max(1, self.loops) / self.share - 1))
 
     async def give_way(self, worked: float) -> None:
         """Call after a batch of background work that took `worked` seconds."""

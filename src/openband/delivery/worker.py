@@ -30,6 +30,7 @@ from datetime import timedelta
 
 from openband.config import Settings
 from openband.core.clock import now
+from openband.core.priority import AcceptPriority
 from openband.delivery import signing
 from openband.delivery.http import AttemptResult, HttpClient
 from openband.store import callbacks as repo
@@ -55,9 +56,13 @@ class DeliveryWorker:
         *,
         http: HttpClient | None = None,
         worker_id: str | None = None,
+        priority: AcceptPriority | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
+        # Shared with the messaging engine: a burst of accepts comes first (core/priority).
+        self.priority = priority.register() if priority is not None else None
+        self._all_sent = asyncio.Event()
         self._own_http = http is None
         self.http = http or HttpClient.from_settings(settings)
         base = worker_id or settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
@@ -139,12 +144,20 @@ class DeliveryWorker:
 
     async def _claim_loop(self) -> None:
         while not self._stopping:
+            started = time.monotonic()
             try:
                 more = await self._claim_once()
             except Exception:
                 log.exception("callback claim failed")
                 more = False
                 await asyncio.sleep(min(1.0, self.poll * 5))
+            if self.priority is not None and self.priority.busy and self._host_unsent:
+                # Accepts are arriving: send this batch, then pause for our share of the time
+                # it took (wall time, so a slow receiver only makes the pause longer).
+                self._all_sent.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._all_sent.wait(), timeout=1.0)
+                await self.priority.give_way(time.monotonic() - started)
             if more:
                 continue  # likely more due: claim again at once
             self._wake.clear()
@@ -295,6 +308,8 @@ class DeliveryWorker:
             self._host_unsent[host] = n
         else:
             del self._host_unsent[host]
+            if not self._host_unsent:
+                self._all_sent.set()
         if n == self.host_share - self.chunk:
             self._wake.set()  # the host can take a worthwhile batch again
 

@@ -79,6 +79,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
+    # Reads through a shared mapping: a connection's page cache is dropped whenever another
+    # connection (another worker process) commits, and re-reading through mmap copies nothing.
+    cur.execute("PRAGMA mmap_size=268435456")
     cur.close()
 
 

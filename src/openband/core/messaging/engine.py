@@ -84,7 +84,7 @@ class Messaging:
             self.send_batch = min(self.send_batch, 250)
         self.stats: dict[str, int] = {"commits": 0, "accepted": 0, "sent": 0}
         # Shared with the delivery worker (wiring): both give way to a burst of accepts.
-        self.priority = AcceptPriority(settings.pipeline_share_under_load)
+        self.priority = AcceptPriority(settings.pipeline_share_under_load).register()
 
     # --- lifecycle ---
 
