@@ -453,8 +453,18 @@ def test_inline_read_falls_back_when_over_budget(
     async def find(i: Inventory, conn, _db):  # type: ignore[no-untyped-def]
         return await i.search_numbers(conn, Search(state="CA", quantity=3000))
 
-    fast = read(db_url, find)
-    assert len(fast) == 3000 and threaded == []
+    # A reader may also fall back when SQLite answers busy for a moment (busy_timeout=0, e.g.
+    # during a WAL checkpoint): legitimate, so within budget one of a few reads must stay inline.
+    inline = False
+    for _ in range(3):
+        threaded.clear()
+        fast = read(db_url, find)
+        assert len(fast) == 3000
+        if not threaded:
+            inline = True
+            break
+    assert inline
+    threaded.clear()
     monkeypatch.setattr(store, "INLINE_STEP_BUDGET", 0)
     monkeypatch.setattr(store, "_STEP_GRAIN", 1)
     assert read(db_url, find) == fast and threaded == [1]

@@ -6,7 +6,8 @@ is better deferred than the API's answers delayed: the queue is durable, and lar
 later cost less per message. So while requests arrive AND the process is saturated (it used at
 least SATURATED of a core over the last sample), the background loops together keep to a share
 of the time: with `n` loops registered, one that just spent `t` seconds on a batch pauses
-`t * (n/share - 1)`. Otherwise nothing waits; share 1 turns this off.
+`t * (n/share - 1)`, and their transactions stay short (BUSY_BATCH rows). Otherwise nothing
+waits; share 1 turns this off.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ SATURATED = 0.9
 SAMPLE_SECONDS = 0.1
 # A pause never exceeds this, so a backlog keeps moving even under a sustained overload.
 MAX_PAUSE = 0.5
+# Rows per background transaction while busy: on SQLite an accepting commit waits for the
+# write lock behind such a transaction, so short ones keep the accept p99 down.
+BUSY_BATCH = 100
 
 
 class AcceptPriority:
@@ -58,6 +62,10 @@ class AcceptPriority:
             self._saturated = (cpu - cpu0) / (mono - wall0) >= SATURATED
             self._sample = (mono, cpu)
         return self._saturated
+
+    def batch(self, normal: int) -> int:
+        """The batch size a background loop should use now."""
+        return min(normal, BUSY_BATCH) if self.busy else normal
 
     def pause_for(self, worked: float) -> float:
         if self.share >= 1 or worked <= 0 or not self.busy:

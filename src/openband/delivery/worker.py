@@ -125,7 +125,8 @@ class DeliveryWorker:
         if len(self._tasks) > 1:
             await self._tasks[1]
         self._tasks = []
-        await self._flush()
+        while self._results and await self._flush():
+            pass
         leftover = list(self._claimed)
         if leftover:
             with contextlib.suppress(Exception):
@@ -177,7 +178,8 @@ class DeliveryWorker:
                 full.append(host)
             else:
                 open_room += share - n
-        limit = min(self.batch, room)
+        batch = self.priority.batch(self.batch) if self.priority is not None else self.batch
+        limit = min(batch, room)
         if self._crowded and self._host_unsent:
             if open_room:
                 # The due backlog is mostly our hosts': read what they can take (and a chunk
@@ -336,7 +338,10 @@ class DeliveryWorker:
         self._have_results.clear()
         if not self._results:
             return True
-        batch, self._results = self._results, []
+        n = len(self._results)
+        if self.priority is not None:
+            n = self.priority.batch(n)  # short transactions while accepts wait for the lock
+        batch, self._results = self._results[:n], self._results[n:]
         s = self.settings
         try:
             async with self.db.begin() as conn:
@@ -362,4 +367,6 @@ class DeliveryWorker:
         self.stats["delivered"] += ok
         self.stats["failed"] += len(batch) - ok
         self._wake.set()  # successors in the same ordering key may now be due
+        if self._results:
+            self._have_results.set()
         return True

@@ -7,6 +7,7 @@ for SQLite, psycopg 3 (async and sync) for PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
@@ -109,6 +110,8 @@ def _install_sqlite_hooks(engine: Engine) -> None:
 # IMMEDIATE (where a writer waits) is retried with asyncio sleeps while another process (the CLI,
 # another server worker) writes, so the event loop keeps serving.
 
+# How often the WAL is checkpointed off the event loop (see _inline_pragmas).
+CHECKPOINT_SECONDS = 1.0
 BUSY_RETRY_SECONDS = 10.0  # the same bound as PRAGMA busy_timeout on the other connections
 
 
@@ -160,6 +163,9 @@ class _InlineSqlite(aiosqlite.Connection):
 def _inline_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA busy_timeout=0")  # never block the event loop: see _inline_begin
+    # No checkpoint in a commit on the event loop (a WAL's worth of page copies and an fsync,
+    # tens of ms at a time): Database._checkpoint does it on a thread instead.
+    cur.execute("PRAGMA wal_autocheckpoint=0")
     cur.close()
 
 
@@ -295,6 +301,8 @@ class Database:
             if (self.urls.sync_url.database or ":memory:") != ":memory:":
                 self.write_engine = _inline_writer_engine(self.urls.async_url)
         self._writer_key = _writer_key(self.urls.sync_url.database or "")
+        self._checkpoint_at = 0.0
+        self._checkpointing: asyncio.Future[None] | None = None
 
     @property
     def is_postgres(self) -> bool:
@@ -309,6 +317,30 @@ class Database:
             return
         async with self._sqlite_writer(), self.write_engine.begin() as conn:
             yield conn
+        if self.write_engine is not self.engine:
+            self._maybe_checkpoint()
+
+    def _maybe_checkpoint(self) -> None:
+        """After a commit: at most every CHECKPOINT_SECONDS, a PASSIVE WAL checkpoint on a thread
+        (sqlite3 lets go of the GIL while it copies pages), never two at once."""
+        mono = time.monotonic()
+        if self._checkpointing is not None or mono < self._checkpoint_at:
+            return
+        self._checkpoint_at = mono + CHECKPOINT_SECONDS
+        task = asyncio.ensure_future(asyncio.to_thread(self._checkpoint))
+        self._checkpointing = task
+
+        def done(t: asyncio.Future[None]) -> None:
+            self._checkpointing = None
+            if not t.cancelled() and t.exception() is not None:
+                log.warning("WAL checkpoint failed: %s", t.exception())
+
+        task.add_done_callback(done)
+
+    def _checkpoint(self) -> None:
+        path = self.urls.sync_url.database or ""
+        with contextlib.closing(sqlite3.connect(path, timeout=0)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     @asynccontextmanager
     async def _sqlite_writer(self) -> AsyncIterator[None]:
@@ -357,6 +389,9 @@ class Database:
             return False
 
     async def dispose(self) -> None:
+        if self._checkpointing is not None:
+            with contextlib.suppress(Exception):
+                await self._checkpointing
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()

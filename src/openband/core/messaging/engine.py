@@ -85,6 +85,7 @@ class Messaging:
         self.stats: dict[str, int] = {"commits": 0, "accepted": 0, "sent": 0}
         # Shared with the delivery worker (wiring): both give way to a burst of accepts.
         self.priority = AcceptPriority(settings.pipeline_share_under_load).register()
+        self._last_limit = self.send_batch
 
     # --- lifecycle ---
 
@@ -303,7 +304,7 @@ class Messaging:
                 log.exception("messaging pump error")
             if n:
                 await self.priority.give_way(time.monotonic() - started)
-            if n >= self.send_batch:
+            if n >= self._last_limit:
                 continue
             self._pump_wake.clear()
             timeout = self.settings.worker_poll_seconds
@@ -365,7 +366,8 @@ class Messaging:
     ) -> tuple[int, list[repo.DueRecipient]]:
         """Claim and send in one transaction; returns (claimed, the leased ones with media)."""
         async with self.db.begin() as conn:
-            due = await repo.claim_due(conn, at, self.send_batch, None, self.db.is_postgres)
+            limit = self._last_limit = self.priority.batch(self.send_batch)
+            due = await repo.claim_due(conn, at, limit, None, self.db.is_postgres)
             leased = [
                 d for d in due if d.media and not (d.expiration is not None and d.expiration <= at)
             ]
