@@ -14,6 +14,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import (
@@ -256,19 +257,10 @@ async def claim_batch(
 
 
 async def claim(
-    conn: AsyncConnection,
-    worker: str,
-    limit: int,
-    lease: timedelta,
-    *,
-    postgres: bool,
-    exclude_hosts: Iterable[str] = (),
-    at: datetime | None = None,
+    conn: AsyncConnection, worker: str, limit: int, lease: timedelta, **kw: Any
 ) -> list[ClaimedEvent]:
-    events, _ = await claim_batch(
-        conn, worker, limit, lease, postgres=postgres, exclude_hosts=exclude_hosts, at=at
-    )
-    return events
+    """`claim_batch` without the count of passed-over events."""
+    return (await claim_batch(conn, worker, limit, lease, **kw))[0]
 
 
 _RELEASE = (
