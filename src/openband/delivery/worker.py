@@ -160,6 +160,7 @@ class DeliveryWorker:
                     await asyncio.wait_for(self._all_sent.wait(), timeout=1.0)
                 await self.priority.give_way(time.monotonic() - started)
             if more:
+                await asyncio.sleep(0)  # let the senders run: inline SQLite never suspends
                 continue  # likely more due: claim again at once
             self._wake.clear()
             with contextlib.suppress(TimeoutError):

@@ -220,6 +220,7 @@ class Messaging:
             while len(batch) < self.batch_max and not q.empty():
                 batch.append(q.get_nowait())
             await self._commit(batch)
+            await asyncio.sleep(0)  # let the answered requests go out (the commit never yields)
 
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
@@ -305,6 +306,9 @@ class Messaging:
             if n:
                 await self.priority.give_way(time.monotonic() - started)
             if n >= self._last_limit:
+                # Inline SQLite never suspends: without this, back-to-back batches would keep
+                # the loop from the delivery worker and the API until the backlog is sent.
+                await asyncio.sleep(0)
                 continue
             self._pump_wake.clear()
             timeout = self.settings.worker_poll_seconds
