@@ -11,43 +11,14 @@ from openband.core import provisioning
 from openband.core.clock import now
 from openband.store.schema import phone_numbers
 from tests.support.harness import Account
+from tests.support.seed004 import CREATE_SIPPEER, ENABLE_MMS, ENABLE_SMS
 
 ADDRESS = (
     "<Address><HouseNumber>1</HouseNumber><StreetName>Main</StreetName><City>Raleigh</City>"
     "<StateCode>NC</StateCode><Zip>27606</Zip></Address>"
 )
 
-# Verbatim from the seed walkthrough (004).
-SEED_PEER = """<SipPeer>
-  <PeerName>Bandwidth Messaging 2 test2</PeerName>
-  <IsDefaultPeer>true</IsDefaultPeer>
-</SipPeer>"""
-
-SEED_SMS = """<SipPeerSmsFeature>
-  <SipPeerSmsFeatureSettings>
-    <TollFree>true</TollFree>
-    <ShortCode>true</ShortCode>
-    <Protocol>HTTP</Protocol>
-    <Zone1>true</Zone1>
-    <Zone2>false</Zone2>
-    <Zone3>false</Zone3>
-    <Zone4>false</Zone4>
-    <Zone5>false</Zone5>
-  </SipPeerSmsFeatureSettings>
-  <HttpSettings />
-</SipPeerSmsFeature>"""
-
-SEED_MMS = """<MmsFeature>
-  <MmsSettings>
-    <Protocol>HTTP</Protocol>
-  </MmsSettings>
-  <Protocols>
-    <HTTP>
-      <HttpSettings />
-    </HTTP>
-  </Protocols>
-</MmsFeature>"""
-
+# Verbatim from the seed walkthrough (004), as tests/support/seed004.py.
 SEED_MESSAGING_APP = """<Application>
     <ServiceType>Messaging-V2</ServiceType>
     <AppName>Production Server</AppName>
@@ -111,7 +82,7 @@ def new_site(account: Account, name: str = "S") -> str:
     return r.headers["location"].rsplit("/", 1)[1]
 
 
-def new_peer(account: Account, site: str, body: str = SEED_PEER) -> str:
+def new_peer(account: Account, site: str, body: str = CREATE_SIPPEER) -> str:
     r = account.dash("POST", f"/sites/{site}/sippeers", body)
     assert r.status_code == 201, r.text
     assert r.content == b""
@@ -276,7 +247,8 @@ def test_delete_peer_rules(account: Account) -> None:
     peer = new_peer(account, site)
     base = f"/sites/{site}/sippeers/{peer}"
     assert (
-        account.dash("POST", f"{base}/products/messaging/features/sms", SEED_SMS).status_code == 201
+        account.dash("POST", f"{base}/products/messaging/features/sms", ENABLE_SMS).status_code
+        == 201
     )
     assert_error(account.dash("DELETE", base), 400, 13613)
     assert account.dash("DELETE", f"{base}/products/messaging/features/sms").status_code == 200
@@ -302,7 +274,8 @@ def test_delete_peer_rules(account: Account) -> None:
     assert_error(account.dash("DELETE", base), 400, 13614)
     # SMS cannot be turned off while the peer has numbers either.
     assert (
-        account.dash("POST", f"{base}/products/messaging/features/sms", SEED_SMS).status_code == 201
+        account.dash("POST", f"{base}/products/messaging/features/sms", ENABLE_SMS).status_code
+        == 201
     )
     assert_error(account.dash("DELETE", f"{base}/products/messaging/features/sms"), 400, 13673)
     assert peer_doc(account, site, peer).findtext("PeerId") == peer
@@ -316,7 +289,7 @@ def test_seed_sms(account: Account) -> None:
     peer = new_peer(account, site)
     path = f"/sites/{site}/sippeers/{peer}/products/messaging/features/sms"
     assert_error(account.dash("GET", path), 404)
-    r = account.dash("POST", path, SEED_SMS)
+    r = account.dash("POST", path, ENABLE_SMS)
     assert r.status_code == 201, r.text
     no_errors(r)
     root = doc(r)
@@ -337,8 +310,8 @@ def test_seed_sms(account: Account) -> None:
     assert g.status_code == 200 and g.content == r.content
     assert peer_doc(account, site, peer).findtext("ShortMessagingProtocol") == "HTTP"
 
-    assert_error(account.dash("POST", path, SEED_SMS), 409)
-    put = SEED_SMS.replace("<TollFree>true</TollFree>", "<TollFree>false</TollFree>")
+    assert_error(account.dash("POST", path, ENABLE_SMS), 409)
+    put = ENABLE_SMS.replace("<TollFree>true</TollFree>", "<TollFree>false</TollFree>")
     put = put.replace(
         "<HttpSettings />", "<HttpSettings><ProxyPeerId>539692</ProxyPeerId></HttpSettings>"
     )
@@ -348,7 +321,7 @@ def test_seed_sms(account: Account) -> None:
     assert doc(r).findtext("SipPeerSmsFeature/HttpSettings/ProxyPeerId") == "539692"
     assert account.dash("DELETE", path).status_code == 200
     assert_error(account.dash("GET", path), 404)
-    assert_error(account.dash("PUT", path, SEED_SMS), 404)
+    assert_error(account.dash("PUT", path, ENABLE_SMS), 404)
     assert_error(account.dash("DELETE", path), 404)
 
 
@@ -409,7 +382,7 @@ def test_seed_mms(account: Account) -> None:
     site = new_site(account)
     peer = new_peer(account, site)
     path = f"/sites/{site}/sippeers/{peer}/products/messaging/features/mms"
-    r = account.dash("POST", path, SEED_MMS)
+    r = account.dash("POST", path, ENABLE_MMS)
     assert r.status_code == 201, r.text
     no_errors(r)
     root = doc(r)
@@ -418,7 +391,7 @@ def test_seed_mms(account: Account) -> None:
     assert root.findtext("MmsFeature/MmsSettings/protocol") == "HTTP"
     assert root.findtext("MmsFeature/Protocols/HTTP/HttpSettings/proxyPeerId").isdigit()
     assert account.dash("GET", path).content == r.content
-    assert_error(account.dash("POST", path, SEED_MMS), 409)
+    assert_error(account.dash("POST", path, ENABLE_MMS), 409)
     # A GET-modify-PUT round trip sends the lower-case spelling back.
     r = account.dash(
         "PUT", path, "<MmsFeature><MmsSettings><protocol>MM4</protocol></MmsSettings></MmsFeature>"
@@ -585,10 +558,10 @@ def test_other_accounts_peer_is_not_found_and_untouched(
         )
         assert_error(account.dash("DELETE", base), 404, code)
         assert_error(
-            account.dash("POST", f"{base}/products/messaging/features/sms", SEED_SMS), 404, code
+            account.dash("POST", f"{base}/products/messaging/features/sms", ENABLE_SMS), 404, code
         )
         assert_error(
-            account.dash("POST", f"{base}/products/messaging/features/mms", SEED_MMS), 404, code
+            account.dash("POST", f"{base}/products/messaging/features/mms", ENABLE_MMS), 404, code
         )
         assert_error(
             account.dash("PUT", f"{base}/products/messaging/applicationSettings", link), 404, code
@@ -611,7 +584,9 @@ def test_auth(account: Account, other_account: Account) -> None:
     base = f"/sites/{site}/sippeers/{peer}"
     assert_error(account.dash("GET", base, auth=(account.username, "nope")), 401)
     assert_error(
-        account.dash("POST", f"{base}/products/messaging/features/sms", SEED_SMS, auth=("x", "y")),
+        account.dash(
+            "POST", f"{base}/products/messaging/features/sms", ENABLE_SMS, auth=("x", "y")
+        ),
         401,
     )
     r = account.client.get(

@@ -12,25 +12,9 @@ from openband.core.clock import now
 from openband.core.errors import NotFound
 from openband.store.schema import phone_numbers
 from tests.support.harness import Account
+from tests.support.seed004 import CREATE_SITE
 
-# Verbatim from the seed walkthrough (004): a plain site and a UC one.
-SEED_SITE = """<Site>
-    <Name>Raleigh</Name>
-    <Description>Test Gateway</Description>
-    <CustomerName>BW</CustomerName>
-    <Address>
-        <HouseNumber>1600</HouseNumber>
-        <StreetName>PENNSYLVANIA</StreetName>
-        <StreetSuffix>AVE</StreetSuffix>
-        <PostDirectional>NW</PostDirectional>
-        <City>WASHINGTON</City>
-        <StateCode>DC</StateCode>
-        <Zip>20006</Zip>
-        <Country>US</Country>
-        <AddressType>Service</AddressType>
-    </Address>
-</Site>"""
-
+# Verbatim from the seed walkthrough (004): its UC site (the plain one is CREATE_SITE).
 SEED_UC_SITE = """<Site>
     <Name>Raleigh</Name>
     <Description>Test Gateway</Description>
@@ -82,7 +66,7 @@ def assert_error(r, status: int, code: int | None = None) -> None:  # type: igno
         assert ec == str(code), r.text
 
 
-def create_site(account: Account, body: str = SEED_SITE) -> str:
+def create_site(account: Account, body: str = CREATE_SITE) -> str:
     r = account.dash("POST", "/sites", body)
     assert r.status_code == 201, r.text
     site_id = r.headers["location"].rsplit("/", 1)[1]
@@ -99,7 +83,7 @@ def site_ids(account: Account) -> list[str]:
 
 
 def test_seed_site(account: Account) -> None:
-    r = account.dash("POST", "/sites", SEED_SITE)
+    r = account.dash("POST", "/sites", CREATE_SITE)
     assert r.status_code == 201, r.text
     loc = r.headers["location"]
     assert f"/api/accounts/{account.account_id}/sites/" in loc
@@ -267,7 +251,7 @@ def test_delete_site_with_numbers_is_refused(account: Account) -> None:
 @pytest.mark.parametrize("bad", ["abc", "0", "-1", "1.5", "99999999999999999999999", "9" * 18])
 def test_unknown_and_malformed_ids_are_404(account: Account, bad: str) -> None:
     assert_error(account.dash("GET", f"/sites/{bad}"), 404, 12016)
-    assert_error(account.dash("PUT", f"/sites/{bad}", SEED_SITE), 404, 12016)
+    assert_error(account.dash("PUT", f"/sites/{bad}", CREATE_SITE), 404, 12016)
     assert_error(account.dash("DELETE", f"/sites/{bad}"), 404, 12016)
     assert_error(account.dash("GET", f"/sites/{bad}/sippeers"), 404, 12016)
 
@@ -297,11 +281,11 @@ def test_other_accounts_site_is_not_found(account: Account, other_account: Accou
 def test_auth(account: Account, other_account: Account) -> None:
     site_id = create_site(account)
     assert_error(account.dash("GET", f"/sites/{site_id}", auth=(account.username, "x")), 401)
-    assert_error(account.dash("POST", "/sites", SEED_SITE, auth=("nobody", "x")), 401)
+    assert_error(account.dash("POST", "/sites", CREATE_SITE, auth=("nobody", "x")), 401)
     r = account.client.get(f"/api/accounts/{other_account.account_id}/sites", auth=account.auth)
     assert_error(r, 403)
     r = account.client.post(
-        f"/api/accounts/{other_account.account_id}/sites", content=SEED_SITE, auth=account.auth
+        f"/api/accounts/{other_account.account_id}/sites", content=CREATE_SITE, auth=account.auth
     )
     assert_error(r, 403)
     assert site_ids(other_account) == []

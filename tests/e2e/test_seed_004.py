@@ -15,6 +15,7 @@ import pytest
 from lxml import etree
 
 from tests.support.live import LiveServer
+from tests.support.seed004 import CREATE_SIPPEER, CREATE_SITE, ENABLE_MMS, ENABLE_SMS
 
 pytestmark = [pytest.mark.slow]
 
@@ -31,52 +32,6 @@ CREATE_APPLICATION = """<Application>
   </CallbackCreds>
 </Application>"""
 
-CREATE_SITE = """<Site>
-    <Name>Raleigh</Name>
-    <Description>Test Gateway</Description>
-    <CustomerName>BW</CustomerName>
-    <Address>
-        <HouseNumber>1600</HouseNumber>
-        <StreetName>PENNSYLVANIA</StreetName>
-        <StreetSuffix>AVE</StreetSuffix>
-        <PostDirectional>NW</PostDirectional>
-        <City>WASHINGTON</City>
-        <StateCode>DC</StateCode>
-        <Zip>20006</Zip>
-        <Country>US</Country>
-        <AddressType>Service</AddressType>
-    </Address>
-</Site>"""
-
-CREATE_SIPPEER = """<SipPeer>
-  <PeerName>Bandwidth Messaging 2 test2</PeerName>
-  <IsDefaultPeer>true</IsDefaultPeer>
-</SipPeer>"""
-
-ENABLE_SMS = """<SipPeerSmsFeature>
-  <SipPeerSmsFeatureSettings>
-    <TollFree>true</TollFree>
-    <ShortCode>true</ShortCode>
-    <Protocol>HTTP</Protocol>
-    <Zone1>true</Zone1>
-    <Zone2>false</Zone2>
-    <Zone3>false</Zone3>
-    <Zone4>false</Zone4>
-    <Zone5>false</Zone5>
-  </SipPeerSmsFeatureSettings>
-  <HttpSettings />
-</SipPeerSmsFeature>"""
-
-ENABLE_MMS = """<MmsFeature>
-  <MmsSettings>
-    <Protocol>HTTP</Protocol>
-  </MmsSettings>
-  <Protocols>
-    <HTTP>
-      <HttpSettings />
-    </HTTP>
-  </Protocols>
-</MmsFeature>"""
 
 SEED_APP_ID = "299ab22a-d7e6-4cf6-9f4d-2089efc0c031"
 ASSIGN_APPLICATION = """<ApplicationsSettings>

@@ -41,6 +41,7 @@ from lxml import etree
 
 from tests.support.backends import create_pg_schema, drop_pg_schema, postgres_base_url
 from tests.support.live import free_port, openband_exe
+from tests.support.seed004 import CREATE_SIPPEER, CREATE_SITE, ENABLE_MMS, ENABLE_SMS
 
 START_TIMEOUT = 60.0
 XML = {"Content-Type": "application/xml; charset=utf-8"}
@@ -493,52 +494,6 @@ def _gone(request: web.Request) -> bool:
 
 # --- provisioning through the Dashboard API ------------------------------------------------------
 
-SITE_XML = """<Site>
-    <Name>Raleigh</Name>
-    <Description>reliability tests</Description>
-    <Address>
-        <HouseNumber>1600</HouseNumber>
-        <StreetName>PENNSYLVANIA</StreetName>
-        <StreetSuffix>AVE</StreetSuffix>
-        <PostDirectional>NW</PostDirectional>
-        <City>WASHINGTON</City>
-        <StateCode>DC</StateCode>
-        <Zip>20006</Zip>
-        <Country>US</Country>
-        <AddressType>Service</AddressType>
-    </Address>
-</Site>"""
-
-PEER_XML = """<SipPeer>
-  <PeerName>messaging location</PeerName>
-  <IsDefaultPeer>true</IsDefaultPeer>
-</SipPeer>"""
-
-SMS_XML = """<SipPeerSmsFeature>
-  <SipPeerSmsFeatureSettings>
-    <TollFree>true</TollFree>
-    <ShortCode>true</ShortCode>
-    <Protocol>HTTP</Protocol>
-    <Zone1>true</Zone1>
-    <Zone2>false</Zone2>
-    <Zone3>false</Zone3>
-    <Zone4>false</Zone4>
-    <Zone5>false</Zone5>
-  </SipPeerSmsFeatureSettings>
-  <HttpSettings />
-</SipPeerSmsFeature>"""
-
-MMS_XML = """<MmsFeature>
-  <MmsSettings>
-    <Protocol>HTTP</Protocol>
-  </MmsSettings>
-  <Protocols>
-    <HTTP>
-      <HttpSettings />
-    </HTTP>
-  </Protocols>
-</MmsFeature>"""
-
 
 def _xml_escape(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -634,18 +589,18 @@ def provision_messaging(
     app_id = doc.findtext("Application/ApplicationId")
     assert app_id, etree.tostring(doc)
 
-    r = client.post(f"{base}/sites", content=SITE_XML, headers=XML)
+    r = client.post(f"{base}/sites", content=CREATE_SITE, headers=XML)
     _expect(r, 201)
     site_id = _location_id(r)
-    r = client.post(f"{base}/sites/{site_id}/sippeers", content=PEER_XML, headers=XML)
+    r = client.post(f"{base}/sites/{site_id}/sippeers", content=CREATE_SIPPEER, headers=XML)
     _expect(r, 201)
     peer_id = _location_id(r)
     peer = f"{base}/sites/{site_id}/sippeers/{peer_id}"
     _expect(
-        client.post(f"{peer}/products/messaging/features/sms", content=SMS_XML, headers=XML), 201
+        client.post(f"{peer}/products/messaging/features/sms", content=ENABLE_SMS, headers=XML), 201
     )
     _expect(
-        client.post(f"{peer}/products/messaging/features/mms", content=MMS_XML, headers=XML), 201
+        client.post(f"{peer}/products/messaging/features/mms", content=ENABLE_MMS, headers=XML), 201
     )
     settings = (
         "<ApplicationsSettings>"

@@ -7,28 +7,11 @@ import time
 from lxml import etree
 
 from tests.support.harness import Account
+from tests.support.seed004 import CREATE_SIPPEER, CREATE_SITE
 
-SITE_XML = """<Site>
-    <Name>Raleigh</Name>
-    <Description>Test Gateway</Description>
-    <CustomerName>BW</CustomerName>
-    <Address>
-        <HouseNumber>1600</HouseNumber>
-        <StreetName>PENNSYLVANIA</StreetName>
-        <StreetSuffix>AVE</StreetSuffix>
-        <PostDirectional>NW</PostDirectional>
-        <City>WASHINGTON</City>
-        <StateCode>DC</StateCode>
-        <Zip>20006</Zip>
-        <Country>US</Country>
-        <AddressType>Service</AddressType>
-    </Address>
-</Site>"""
+SITE_XML = CREATE_SITE
 
-PEER_XML = """<SipPeer>
-  <PeerName>Bandwidth Messaging 2 test2</PeerName>
-  <IsDefaultPeer>{default}</IsDefaultPeer>
-</SipPeer>"""
+PEER_XML = CREATE_SIPPEER.replace(">true</IsDefaultPeer>", ">{default}</IsDefaultPeer>")
 
 
 def xml(response) -> etree._Element:  # type: ignore[no-untyped-def]
