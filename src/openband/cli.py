@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -70,15 +72,28 @@ def serve(
             "One per core: 2 on a 2-core machine (docs/benchmarks.md, Messaging).",
         ),
     ] = 1,
+    delivery_processes: Annotated[
+        int | None,
+        typer.Option(
+            "--delivery-processes",
+            min=0,
+            max=16,
+            help="Deliver callbacks from N processes of their own (0: in each server process). "
+            "1 keeps callbacks in step with 2,000+ messages/s (docs/benchmarks.md, Messaging).",
+        ),
+    ] = None,
 ) -> None:
     """Run the APIs and the background workers (in one process, or --workers N)."""
-    import uvicorn
-
     from openband import logs
-    from openband.server import create_app
 
     settings = _settings(
-        database, config, host=host, port=port, log_format=log_format, production=production
+        database,
+        config,
+        host=host,
+        port=port,
+        log_format=log_format,
+        production=production,
+        delivery_processes=delivery_processes,
     )
     logs.configure(settings.log_format, settings.log_level)
     if settings.dev_account:
@@ -89,6 +104,28 @@ def serve(
         highlight=False,
         soft_wrap=True,
     )
+    supervisor = None
+    if settings.delivery_processes > 0:
+        from openband.delivery.process import Supervisor
+        from openband.store.db import migrate
+
+        migrate(settings.database_url)  # before any process opens the database
+        namespace = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        settings = settings.model_copy(update={"delivery_namespace": namespace})
+        supervisor = Supervisor(_settings_env(settings), settings.delivery_processes)
+        supervisor.start()
+    try:
+        _serve(settings, workers)
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+
+
+def _serve(settings: Settings, workers: int) -> None:
+    import uvicorn
+
+    from openband.server import create_app
+
     if workers > 1:
         from openband.store.db import migrate
 

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     callback_concurrency: int = Field(256, ge=1)
     callback_per_host: int = Field(32, ge=1)
     callback_batch_size: int = Field(500, ge=1)
+    # Callback delivery in this many processes of its own beside `openband serve`'s server
+    # process(es), which then only nudge them (delivery/process.py); 0: each server process
+    # delivers itself. One takes the callbacks off the accepting process's core: the setting for
+    # 2,000+ messages/s end to end (docs/benchmarks.md).
+    delivery_processes: int = Field(0, ge=0, le=16)
+    # Set by `openband serve` for its processes: names the delivery processes' nudge sockets.
+    delivery_namespace: str = ""
 
     # --- simulated phone network (network/simulator.py) ---
     # How long a `never_confirm` handset leaves a message without a receipt before it fails

@@ -19,7 +19,7 @@ async def start(context: AppContext, *, run_workers: bool = True) -> None:
     context.inventory = Inventory(context.settings, context.db)
     # Build the exchange index now, off the event loop, so the first search does not wait ~5 s.
     warmup = asyncio.create_task(asyncio.to_thread(exchange_index))
-    warmup.add_done_callback(_freeze_heap)
+    warmup.add_done_callback(freeze_heap)
     context.extras["inventory_warmup"] = warmup
     context.workers = Workers(
         context.db,
@@ -35,7 +35,7 @@ async def start(context: AppContext, *, run_workers: bool = True) -> None:
     _start_messaging(context, run_workers)
 
 
-def _freeze_heap(_task: object) -> None:
+def freeze_heap(_task: object = None) -> None:
     """Move everything built at start (modules, the exchange index) out of the cyclic GC's view,
     and collect less often.
 
@@ -131,16 +131,22 @@ async def _stop_messaging(context: AppContext) -> None:
 
 
 def _start_delivery(context: AppContext, run_workers: bool) -> None:
-    """The shared outbound HTTP client (extras["http"]), the outbox worker (extras["delivery"])."""
+    """The shared outbound HTTP client (extras["http"]), and in extras["delivery"] the outbox
+    worker, or, when delivery has processes of its own, what nudges them (same `wake()`)."""
     from openband.core.messaging import Messaging
     from openband.delivery.http import HttpClient
+    from openband.delivery.nudge import Nudger
     from openband.delivery.worker import DeliveryWorker
 
-    http = HttpClient.from_settings(context.settings)
+    s = context.settings
+    http = HttpClient.from_settings(s)
+    context.extras["http"] = http
+    if s.delivery_processes > 0:
+        context.extras["delivery"] = Nudger(s.delivery_namespace, s.delivery_processes)
+        return
     engine = context.extras.get("messaging")
     priority = engine.priority if isinstance(engine, Messaging) else None
-    worker = DeliveryWorker(context.settings, context.db, http=http, priority=priority)
-    context.extras["http"] = http
+    worker = DeliveryWorker(s, context.db, http=http, priority=priority)
     context.extras["delivery"] = worker
     if run_workers:
         worker.start()
@@ -148,11 +154,14 @@ def _start_delivery(context: AppContext, run_workers: bool) -> None:
 
 async def _stop_delivery(context: AppContext) -> None:
     from openband.delivery.http import HttpClient
+    from openband.delivery.nudge import Nudger
     from openband.delivery.worker import DeliveryWorker
 
     worker = context.extras.pop("delivery", None)
     if isinstance(worker, DeliveryWorker):
         await worker.stop()
+    elif isinstance(worker, Nudger):
+        worker.close()
     http = context.extras.pop("http", None)
     if isinstance(http, HttpClient):
         await http.close()

@@ -354,7 +354,11 @@ class Receiver:
     def watch(self, node: Node) -> None:
         """Tell `node`'s requests apart from the others' (Hit.sender), by their socket's owner."""
         assert node.proc is not None
-        self._watched[node.proc.pid] = node.name
+        self.watch_pid(node.proc.pid, node.name)
+
+    def watch_pid(self, pid: int, name: str) -> None:
+        """Name the requests of any process (e.g. a node's delivery process)."""
+        self._watched[pid] = name
 
     def serve_file(self, path: str, content: bytes, content_type: str) -> str:
         self.files[path] = (content, content_type)
