@@ -5,10 +5,11 @@ callback delivery alone, server RSS; each figure next to a bare Starlette endpoi
                                         [--connections 64] [--workers 1] [--write-docs]
     .venv/bin/python bench/messaging.py --soak 300 [--backends sqlite]   # RSS over 5 minutes
 
-For each backend, runs `openband serve --workers N` (uvicorn) on a free 127.0.0.1 port against a
-fresh database provisioned with one account, a messaging application whose OutboundCallbackUrl is
-a local aiohttp sink (a separate process that answers 204 and counts events), a location with
-SMS and a number. Load: wrk (apt package `wrk`) posting one SMS per request to a simulator
+For each backend and each --delivery-processes value (default 0 and 1), runs `openband serve
+--workers N --delivery-processes D` (uvicorn) on a free 127.0.0.1 port against a fresh database
+provisioned with one account, a messaging application whose OutboundCallbackUrl is a local sink
+(bench/sink.py: a separate process that answers 204 and counts events), a location with SMS and
+a number. Load: wrk (apt package `wrk`) posting one SMS per request to a simulator
 handset that delivers. Before measuring, the bench waits for the server to go idle (the exchange
 index is built at start), runs a 3 s warm-up and waits for its callbacks.
 
@@ -22,8 +23,9 @@ Figures, all from one run:
   second, and the backlog (accepted, not yet acknowledged) when the load stopped;
 - server CPU per message: CPU seconds of the server's processes from the start of a run until
   its backlog is drained, over the messages accepted (the figure a noisy machine moves least);
-- callback delivery alone: N events already in the outbox, then a DeliveryWorker drains them to
-  the sink (bench/webhooks.py's "drain");
+- callback delivery alone: N events already in the outbox, then drained to the sink by a
+  DeliveryWorker in one process, or by 1 and 2 delivery processes (--delivery-alone), next to a
+  bare aiohttp client posting as many (bench/webhooks.py);
 - server RSS: the peak of the largest server process, sampled every 0.5 s through the run.
 Loopback only.
 """
@@ -49,29 +51,6 @@ BIN = Path(sys.executable).with_name("openband")
 ACCOUNT, USER, PASSWORD = "9900001", "bench", "bench-password"
 FROM_TN, TO_TN = "+19195550000", "+14155550199"
 PG_BASE = os.environ.get("OPENBAND_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-SINK = textwrap.dedent(
-    """
-    import sys, time
-    from aiohttp import web
-    count = 0
-    first = last = 0.0
-    async def hit(request):
-        global count, first, last
-        await request.read()
-        count += 1
-        last = time.time()
-        if count == 1:
-            first = last
-        return web.Response(status=204)
-    async def stats(request):
-        return web.json_response({"count": count, "first": first, "last": last})
-    app = web.Application()
-    app.router.add_post("/cb", hit)
-    app.router.add_get("/stats", stats)
-    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
-    """
-)
 
 BARE = textwrap.dedent(
     """
@@ -310,10 +289,13 @@ def wrk(
 
 def calibrate(port: int, path: str, body: str, connections: int, rate: float) -> float:
     """The per-request pause (ms) for about `rate` req/s: wrk's delay() adds to each request's
-    latency, so two short runs correct it (what was achieved vs the target)."""
+    latency, which grows with the rate, so short runs correct it (what was achieved vs the
+    target) until within 3 %, at most five times."""
     pace = connections * 1000 / rate
-    for _ in range(2):
-        got = wrk(port, path, body, 2, connections, rate, pace)["rps"]
+    for _ in range(5):
+        got = wrk(port, path, body, 3, connections, rate, pace)["rps"]
+        if abs(got - rate) <= 0.03 * rate:
+            break
         pace = max(0.0, pace - connections * 1000 * (1 / max(got, 1.0) - 1 / rate))
     return pace
 
@@ -326,7 +308,16 @@ def sink_stats(port: int) -> dict[str, float]:
         return json.loads(r.read())
 
 
-def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_sink(port: int) -> subprocess.Popen[bytes]:
+    sys.path.insert(0, str(ROOT))
+    from bench import sink
+
+    return sink.start(port)
+
+
+def start_server(
+    url: str, port: int, workers: int, delivery_processes: int = 0
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "OPENBAND_DEV_ACCOUNT": "false",
@@ -334,7 +325,18 @@ def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
         "OPENBAND_DATABASE_URL": url,
     }
     return subprocess.Popen(
-        [str(BIN), "serve", "--port", str(port), "--host", "127.0.0.1", "--workers", str(workers)],
+        [
+            str(BIN),
+            "serve",
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--workers",
+            str(workers),
+            "--delivery-processes",
+            str(delivery_processes),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
     )
@@ -351,16 +353,21 @@ def wait_drained(url: str, sink_port: int, timeout: float) -> None:
 
 
 def run_backend(
-    name: str, url: str, seconds: int, connections: int, workers: int, e2e_rate: float
+    name: str,
+    url: str,
+    seconds: int,
+    connections: int,
+    workers: int,
+    e2e_rate: float,
+    delivery_processes: int = 0,
 ) -> dict[str, object]:
     sink_port, port = free_port(), free_port()
-    sink = subprocess.Popen([sys.executable, "-c", SINK, str(sink_port)])
+    sink = start_sink(sink_port)
     server = None
     try:
-        wait_port(sink_port)
         provision(url, f"http://127.0.0.1:{sink_port}/cb")
         app_id = Path(tempfile.gettempdir(), "openband-bench-app").read_text()
-        server = start_server(url, port, workers)
+        server = start_server(url, port, workers, delivery_processes)
         wait_port(port)
         wait_idle(server.pid)
         rss = RssSampler(server.pid)
@@ -371,7 +378,7 @@ def run_backend(
         path = f"/api/v2/users/{ACCOUNT}/messages"
         wrk(port, path, body, 3, connections)  # warm-up: caches and connection pools
         wait_drained(url, sink_port, 60)
-        out: dict[str, object] = {"backend": name}
+        out: dict[str, object] = {"backend": name, "delivery_processes": delivery_processes}
         for run, rate in (("max", 0.0), ("e2e", e2e_rate)):
             if run == "e2e" and not rate:
                 continue
@@ -409,16 +416,17 @@ def run_backend(
         sink.wait(5)
 
 
-def run_soak(name: str, url: str, seconds: int, connections: int, workers: int) -> None:
+def run_soak(
+    name: str, url: str, seconds: int, connections: int, workers: int, delivery_processes: int
+) -> None:
     """Load for `seconds` in one-minute wrk rounds; RSS and throughput per round."""
     sink_port, port = free_port(), free_port()
-    sink = subprocess.Popen([sys.executable, "-c", SINK, str(sink_port)])
+    sink = start_sink(sink_port)
     server = None
     try:
-        wait_port(sink_port)
         provision(url, f"http://127.0.0.1:{sink_port}/cb")
         app_id = Path(tempfile.gettempdir(), "openband-bench-app").read_text()
-        server = start_server(url, port, workers)
+        server = start_server(url, port, workers, delivery_processes)
         wait_port(port)
         wait_idle(server.pid)
         rss = RssSampler(server.pid, every=1.0)
@@ -427,7 +435,10 @@ def run_soak(name: str, url: str, seconds: int, connections: int, workers: int) 
             f'"text":"Hello from the OpenBand benchmark"}}'
         )
         path = f"/api/v2/users/{ACCOUNT}/messages"
-        print(f"soak: {name}, {workers} worker(s), {seconds} s, wrk -c{connections}")
+        print(
+            f"soak: {name}, {workers} worker(s), {delivery_processes} delivery process(es), "
+            f"{seconds} s, wrk -c{connections}"
+        )
         print("| minute | accepted/s | p99 ms | callbacks/s | largest server RSS MB |")
         print("|---|---|---|---|---|")
         done, minute = 0, 0
@@ -458,48 +469,58 @@ def run_soak(name: str, url: str, seconds: int, connections: int, workers: int) 
         sink.wait(5)
 
 
-def run_delivery(n: int) -> dict[str, float]:
-    """Callback delivery alone (bench/webhooks.py's drain): n events in the outbox, then one
-    DeliveryWorker sends them to a local aiohttp sink; SQLite, per_host 256."""
+def run_delivery(n: int, processes: list[int]) -> list[dict[str, object]]:
+    """Callback delivery alone (bench/webhooks.py): n events in the outbox (SQLite), then
+    drained to the sink by a DeliveryWorker in the bench's own process (0, the server-process
+    case) or by N delivery processes (`--delivery-processes N`); beside them, in the same run,
+    one bare aiohttp client posting the same n bodies (its ceiling on this machine)."""
     sys.path.insert(0, str(ROOT))
+    import uvloop
+
     from bench import webhooks
 
     proc, port = webhooks.start_sink()
+    rows: list[dict[str, object]] = []
     try:
         url = f"http://127.0.0.1:{port}/cb"
-        db_url, _ = webhooks.fresh_database("sqlite", None)
-
-        async def go() -> float:
-            from openband.config import Settings
-            from openband.delivery.worker import DeliveryWorker
-            from openband.store.db import Database
-
-            settings = Settings(
-                database_url=db_url,
-                callback_concurrency=webhooks.CONCURRENCY,
-                callback_per_host=256,
-                worker_poll_seconds=0.05,
-            )
-            db = Database(db_url)
-            try:
-                await webhooks._enqueue_all(db, url, n)
-                worker = DeliveryWorker(settings, db)
-                t = time.perf_counter()
-                worker.start()
-                await webhooks._wait_delivered(db, n)
-                took = time.perf_counter() - t
-                await worker.stop()
-                return took
-            finally:
-                await db.dispose()
-
         load = os.getloadavg()[0]
-        import uvloop
-
-        took = uvloop.run(go())  # the event loop `openband serve` runs on (uvicorn picks uvloop)
-        return {"rate": n / took, "seconds": took, "load": load}
+        took = uvloop.run(webhooks.bare_aiohttp(url, n))
+        rows.append(
+            {"label": "bare aiohttp client", "rate": n / took, "seconds": took, "load": load}
+        )
+        for k in processes:
+            db_url, _ = webhooks.fresh_database("sqlite", None)
+            load = os.getloadavg()[0]
+            if k == 0:
+                took = uvloop.run(_drain_in_process(webhooks, db_url, url, n))
+                label = "in the server process"
+            else:
+                took = webhooks.processes_drain(db_url, url, n, k)
+                label = f"{k} delivery process{'es' if k > 1 else ''}"
+            rows.append({"label": label, "rate": n / took, "seconds": took, "load": load})
+        return rows
     finally:
         proc.kill()
+
+
+async def _drain_in_process(webhooks, db_url: str, url: str, n: int) -> float:  # type: ignore[no-untyped-def]
+    from openband.config import Settings
+    from openband.delivery.worker import DeliveryWorker
+    from openband.store.db import Database
+
+    settings = Settings(database_url=db_url, worker_poll_seconds=0.05)
+    db = Database(db_url)
+    try:
+        await webhooks._enqueue_all(db, url, n)
+        worker = DeliveryWorker(settings, db)
+        t = time.perf_counter()
+        worker.start()
+        await webhooks._wait_delivered(db, n, worker)
+        took = time.perf_counter() - t
+        await worker.stop()
+        return took
+    finally:
+        await db.dispose()
 
 
 def run_bare(seconds: int, connections: int) -> dict[str, float]:
@@ -545,7 +566,17 @@ def main() -> None:
     ap.add_argument(
         "--e2e-rate", type=float, default=2000, help="offered msg/s of the end-to-end run (0: skip)"
     )
-    ap.add_argument("--callbacks", type=int, default=20000, help="events for delivery alone")
+    ap.add_argument(
+        "--delivery-processes",
+        default="0,1",
+        help="openband serve --delivery-processes for the message runs (comma-separated: each)",
+    )
+    ap.add_argument("--callbacks", type=int, default=30000, help="events for delivery alone")
+    ap.add_argument(
+        "--delivery-alone",
+        default="0,1,2",
+        help="delivery alone: 0 = a worker in one process, N = N delivery processes",
+    )
     ap.add_argument("--soak", type=int, default=0, help="seconds of load for the RSS check")
     ap.add_argument("--write-docs", action="store_true")
     args = ap.parse_args()
@@ -563,7 +594,14 @@ def main() -> None:
     if args.soak:
         for name, url, schema in databases():
             try:
-                run_soak(name, url, args.soak, args.connections, args.workers)
+                run_soak(
+                    name,
+                    url,
+                    args.soak,
+                    args.connections,
+                    args.workers,
+                    int(args.delivery_processes.split(",")[-1]),
+                )
             finally:
                 if schema:
                     drop_schema(schema)
@@ -572,20 +610,30 @@ def main() -> None:
     bare = run_bare(args.seconds, args.connections)
     bare["load"] = os.getloadavg()[0]
     rows = []
-    for name, url, schema in databases():
-        try:
-            rows.append(
-                run_backend(name, url, args.seconds, args.connections, args.workers, args.e2e_rate)
-            )
-        finally:
-            if schema:
-                drop_schema(schema)
-    cb = run_delivery(args.callbacks)
+    for dp in (int(x) for x in args.delivery_processes.split(",")):
+        for name, url, schema in databases():
+            try:
+                rows.append(
+                    run_backend(
+                        name,
+                        url,
+                        args.seconds,
+                        args.connections,
+                        args.workers,
+                        args.e2e_rate,
+                        dp,
+                    )
+                )
+            finally:
+                if schema:
+                    drop_schema(schema)
+    cb = run_delivery(args.callbacks, [int(x) for x in args.delivery_alone.split(",")])
 
     cpu = platform.processor() or platform.machine()
     head = (
         f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}; wrk -t1 "
-        f"-c{args.connections} -d{args.seconds}s; `openband serve --workers {args.workers}`; "
+        f"-c{args.connections} -d{args.seconds}s; `openband serve --workers {args.workers} "
+        "--delivery-processes N`; "
         "load generator and callback sink on the same box; "
         f"run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
@@ -604,16 +652,22 @@ def main() -> None:
             r = row.get(run)
             if not isinstance(r, dict):
                 continue
+            dp = row["delivery_processes"]
+            where = f"{dp} delivery process{'es' if dp != 1 else ''}" if dp else "one process"
             lines.append(
-                f"| POST messages, {row['backend']}, {label} | {r['rps']:.0f} | {r['p50']:.1f} "
+                f"| POST messages, {row['backend']}, {where}, {label} | {r['rps']:.0f} "
+                f"| {r['p50']:.1f} "
                 f"| {r['p99']:.1f} | {r['rps'] / b:.2f} | {r['durable']}/{r['ok']:.0f} "
                 f"| {r['cb_during']:.0f} | {r['backlog']} | {r['drain_s']:.1f} s "
                 f"| {r['cpu_us']:.0f} µs | {row['rss_mb']:.0f} MB | {r['load']:.1f} |"
             )
-    lines.append(
-        f"| callback delivery alone (outbox drain, SQLite) | {cb['rate']:.0f} events/s | – | – "
-        f"| {cb['rate'] / b:.2f} | – | – | – | {cb['seconds']:.1f} s | – | – | {cb['load']:.1f} |"
-    )
+    ceiling = cb[0]["rate"]
+    for c in cb:
+        lines.append(
+            f"| callback delivery alone ({args.callbacks} events, SQLite): {c['label']} "
+            f"| {c['rate']:.0f} events/s | – | – | {c['rate'] / ceiling:.2f} of bare aiohttp "
+            f"| – | – | – | {c['seconds']:.1f} s | – | – | {c['load']:.1f} |"  # type: ignore[operator]
+        )
     table = "\n".join(lines)
     print(head)
     print(table)
