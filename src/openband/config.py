@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     callback_concurrency: int = Field(256, ge=1)
     callback_per_host: int = Field(32, ge=1)
     callback_batch_size: int = Field(500, ge=1)
+    # Delivered and expired events, with their attempts, are deleted this long after they were
+    # created (`openband callbacks list` shows them until then); pending ones are never.
+    callback_retention_hours: float = Field(72.0, gt=0)
     # Callback delivery in this many processes of its own beside `openband serve`'s server
     # process(es), which then only nudge them (delivery/process.py); 0: each server process
     # delivers itself. One takes the callbacks off the accepting process's core: the setting for

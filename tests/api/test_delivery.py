@@ -12,13 +12,15 @@ from pathlib import Path
 
 import orjson
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from openband.config import Settings
+from openband.core.clock import now
 from openband.delivery import outbox, signing
 from openband.delivery.worker import DeliveryWorker
 from openband.store import callbacks as repo
 from openband.store.db import Database, make_sync_engine, migrate
+from openband.store.schema import callback_events
 from tests.support.backends import create_pg_schema, drop_pg_schema, postgres_base_url
 from tests.support.webhook_sink import Sink, free_port
 
@@ -333,6 +335,34 @@ def test_expired_after_the_retry_window(url: str) -> None:
         assert len(env.sink.on("/x")) == n  # no attempts after expiry
 
     run(url, body, callback_retry_hours=0.6 / 3600)
+
+
+def test_finished_events_are_deleted_after_the_retention_window(url: str) -> None:
+    async def body(env: Env) -> None:
+        old = await env.enqueue(env.sink.url("/ok"), key="k-old")
+        recent = await env.enqueue(env.sink.url("/ok"), key="k-recent")
+        env.sink.script("/down", ["500"])
+        stuck = await env.enqueue(env.sink.url("/down"), key="k-stuck")
+        await env.wait_status(old, repo.DELIVERED)
+        await env.wait_status(recent, repo.DELIVERED)
+        await env.wait(lambda: len(env.sink.on("/down")) >= 1)
+        async with env.db.begin() as conn:  # two of them were created long ago
+            await conn.execute(
+                update(callback_events)
+                .where(callback_events.c.id.in_([old, stuck]))
+                .values(created_at=now() - timedelta(hours=3))
+            )
+        assert await env.workers[0].purge() == 1
+        async with env.db.connect() as conn:
+            assert await repo.get_event(conn, old) is None
+            assert (await repo.attempts_for(conn, [old]))[old] == []  # attempts went with it
+            assert (await repo.get_event(conn, recent)) is not None  # within the window
+            kept = await repo.get_event(conn, stuck)  # still pending: kept however old
+            assert kept is not None and kept.status == repo.PENDING
+            assert (await repo.attempts_for(conn, [recent]))[recent]
+        assert await env.workers[0].purge() == 0
+
+    run(url, body, callback_retention_hours=1)
 
 
 def test_signature_header_verifies(url: str) -> None:

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import secrets
 import socket
 import time
@@ -46,6 +47,10 @@ LEASE_MARGIN = 30.0
 # While every host we hold is at its share, how often to look for other hosts' due events: such
 # a claim scans past the held hosts' whole backlog, so not on every wake.
 PROBE_INTERVAL = 0.25
+# The retention sweep: how often, and how many events per transaction (short ones: on SQLite
+# every writer waits for the lock it holds).
+PURGE_INTERVAL = 60.0
+PURGE_BATCH = 2000
 
 
 class DeliveryWorker:
@@ -89,6 +94,7 @@ class DeliveryWorker:
         self._sends: set[asyncio.Task[None]] = set()
         self._crowded = False  # the last claim passed over events of hosts at their share
         self._probe_at = 0.0
+        self._purge_at = time.monotonic() + PURGE_INTERVAL * random.random()  # nodes spread out
         self._results: list[repo.Outcome] = []
         self._wake = asyncio.Event()
         self._have_results = asyncio.Event()
@@ -159,12 +165,35 @@ class DeliveryWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._all_sent.wait(), timeout=1.0)
                 await self.priority.give_way(time.monotonic() - started)
+            if time.monotonic() >= self._purge_at:
+                self._purge_at = time.monotonic() + PURGE_INTERVAL
+                await self.purge()
             if more:
                 await asyncio.sleep(0)  # let the senders run: inline SQLite never suspends
                 continue  # likely more due: claim again at once
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll)
+
+    async def purge(self) -> int:
+        """Delete finished events older than callback_retention_hours (with their attempts), in
+        short transactions; returns how many. Errors are logged: the next sweep tries again."""
+        before = now() - timedelta(hours=self.settings.callback_retention_hours)
+        total = 0
+        try:
+            while not self._stopping:
+                async with self.db.begin() as conn:
+                    n = await repo.purge_finished(conn, before, PURGE_BATCH)
+                total += n
+                if n < PURGE_BATCH:
+                    break
+                await asyncio.sleep(0)
+        except Exception:
+            log.exception("callback retention sweep failed")
+        if total:
+            log.info("deleted %d finished callback events older than %s", total, before)
+        self.stats["purged"] += total
+        return total
 
     async def _claim_once(self) -> bool:
         room = self.max_claimed - len(self._claimed)

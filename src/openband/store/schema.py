@@ -297,6 +297,8 @@ callback_events = Table(
     # enqueue's max(seq) and the claim's "earlier pending event of the key" probe.
     Index("ix_callback_events_key_seq", "ordering_key", "seq"),
     Index("ix_callback_events_message", "message_id"),
+    # The retention sweep (store/callbacks.purge_finished) reads the oldest rows first.
+    Index("ix_callback_events_created", "created_at"),
 )
 
 callback_attempts = Table(
