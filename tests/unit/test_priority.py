@@ -71,11 +71,11 @@ def test_no_pause_while_the_process_has_cpu_to_spare(monkeypatch: pytest.MonkeyP
     assert p.pause_for(0.010) == 0.0
 
 
-def test_saturation_is_the_cpu_use_of_the_last_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_saturation_is_the_cpu_demand_of_the_last_sample(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.undo()
     clock = {"wall": 100.0, "cpu": 10.0}
     monkeypatch.setattr(priority.time, "monotonic", lambda: clock["wall"])
-    monkeypatch.setattr(priority.time, "process_time", lambda: clock["cpu"])
+    monkeypatch.setattr(priority, "cpu_demand_clock", lambda: lambda: clock["cpu"])
     p = AcceptPriority(0.25)
     p.touch()
     clock["wall"] += 0.2
@@ -86,3 +86,18 @@ def test_saturation_is_the_cpu_use_of_the_last_sample(monkeypatch: pytest.Monkey
     clock["cpu"] += 0.2  # a whole core
     p.touch()
     assert p.busy
+
+
+def test_cpu_demand_counts_time_spent_waiting_for_a_core() -> None:
+    """On Linux the clock is schedstat's run + wait of this thread: it advances with work done
+    here (and never slower than the thread's own CPU time)."""
+    got = priority._schedstat()
+    if got is None:
+        pytest.skip("no /proc/thread-self/schedstat here")
+    clock = priority.cpu_demand_clock()
+    t0, c0 = clock(), time.thread_time()
+    deadline = time.perf_counter() + 0.05
+    while time.perf_counter() < deadline:
+        pass
+    ran = time.thread_time() - c0
+    assert clock() - t0 >= ran * 0.9  # scheduler accounting and thread_time differ a little

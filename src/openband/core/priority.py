@@ -3,8 +3,10 @@
 A node's CPU serves both the API (answering 202 means the message is durable) and the work
 behind it (send pump, callback delivery). When the process runs out of CPU, the pipeline's work
 is better deferred than the API's answers delayed: the queue is durable, and larger batches
-later cost less per message. So while requests arrive AND the process is saturated (it used at
-least SATURATED of a core over the last sample), the background loops together keep to a share
+later cost less per message. So while requests arrive AND the process is saturated (its event
+loop's thread wanted the CPU at least SATURATED of the last sample: running, or on Linux also
+runnable but waiting for a core that PostgreSQL, a load generator or another process held),
+the background loops together keep to a share
 of the time: with `n` loops registered, one that just spent `t` seconds on a batch pauses
 `t * (n/share - 1)`, and their transactions stay short (BUSY_BATCH rows). Otherwise nothing
 waits; share 1 turns this off.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 # Requests this recent count as "arriving".
 ACTIVE_WINDOW = 0.05
@@ -28,6 +31,31 @@ MAX_PAUSE = 0.5
 BUSY_BATCH = 100
 
 
+def _schedstat() -> tuple[float, float] | None:
+    """(seconds on a CPU, seconds runnable but waiting for one) of this thread, from Linux's
+    /proc/thread-self/schedstat; None where it is not available."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as f:
+            run, wait = f.read().split()[:2]
+        return int(run) / 1e9, int(wait) / 1e9
+    except (OSError, ValueError):
+        return None
+
+
+def cpu_demand_clock() -> Callable[[], float]:
+    """A clock of the CPU time this (event loop) thread wanted: time on a core plus time queued
+    for one. Time on a core alone misses saturation when other processes share the cores: the
+    loop then runs 70 % of the time and waits for a core the rest."""
+    if _schedstat() is None:
+        return time.process_time
+
+    def demand() -> float:
+        got = _schedstat()
+        return time.process_time() if got is None else got[0] + got[1]
+
+    return demand
+
+
 class AcceptPriority:
     def __init__(self, share: float) -> None:
         if not 0 < share <= 1:
@@ -35,7 +63,9 @@ class AcceptPriority:
         self.share = share
         self.loops = 0
         self._last = -1e9
-        self._sample = (time.monotonic(), time.process_time())
+        # Read on the thread that calls `busy` (the event loop's): schedstat is per thread.
+        self._clock = cpu_demand_clock()
+        self._sample = (time.monotonic(), self._clock())
         self._saturated = False
 
     def register(self) -> AcceptPriority:
@@ -58,7 +88,7 @@ class AcceptPriority:
     def _cpu_saturated(self, mono: float) -> bool:
         wall0, cpu0 = self._sample
         if mono - wall0 >= SAMPLE_SECONDS:
-            cpu = time.process_time()
+            cpu = self._clock()
             self._saturated = (cpu - cpu0) / (mono - wall0) >= SATURATED
             self._sample = (mono, cpu)
         return self._saturated

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +22,7 @@ from typing import Any
 
 import aiosqlite
 import orjson
+from psycopg.types.json import Json
 
 try:
     import fcntl
@@ -420,12 +421,55 @@ def migrate(url: str) -> None:
 
 
 async def insert_rows(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """INSERT many rows: SQLAlchemy's executemany, or on SQLite straight to the driver."""
+    """INSERT many rows: on SQLite straight to the driver, on PostgreSQL by COPY, otherwise (rows
+    that leave out columns) SQLAlchemy's executemany."""
     if not rows:
         return
     if conn.dialect.name == "sqlite" and await _sqlite_insert_many(conn, table, rows):
         return
+    if conn.dialect.name == "postgresql" and await _pg_copy_many(conn, table, rows):
+        return
     await conn.execute(table.insert(), rows)
+
+
+Converters = tuple[Callable[[Any], Any] | None, ...]
+
+
+def _converters(
+    table: Table,
+    keys: tuple[str, ...],
+    *,
+    to_datetime: Callable[[Any], Any] | None,
+    to_json: Callable[[Any], Any],
+) -> Converters | None:
+    """Per column, what turns a row's value into the driver's, for rows that set exactly `keys`;
+    None when a column's type is not one of ours or a column left out has a default."""
+    convert: list[Callable[[Any], Any] | None] = []
+    for k in keys:
+        col = table.c[k]
+        if isinstance(col.type, DateTime):
+            convert.append(to_datetime)
+        elif isinstance(col.type, JSON):
+            convert.append(to_json)
+        elif isinstance(col.type, String | Integer):
+            convert.append(None)
+        else:
+            return None
+    if any(c.name not in keys and c.default is not None for c in table.c):
+        return None
+    return tuple(convert)
+
+
+def _same_keys(rows: list[dict[str, Any]]) -> tuple[str, ...] | None:
+    keys = tuple(rows[0])
+    return None if any(tuple(r) != keys for r in rows) else keys
+
+
+def _converted(rows: list[dict[str, Any]], converters: Converters) -> list[tuple[Any, ...]]:
+    return [
+        tuple(v if f is None else f(v) for v, f in zip(r.values(), converters, strict=True))
+        for r in rows
+    ]
 
 
 def _sqlite_datetime(value: datetime | None) -> str | None:
@@ -442,7 +486,7 @@ def _sqlite_json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-_SQLITE_INSERTS: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[Any, ...]]] = {}
+_SQLITE_INSERTS: dict[tuple[str, tuple[str, ...]], tuple[str, Converters] | None] = {}
 
 
 async def _sqlite_insert_many(
@@ -451,33 +495,48 @@ async def _sqlite_insert_many(
     """The group commit's inserts on SQLite, straight to the driver: SQLAlchemy's per-row bind
     processing (DATETIME formatting above all) was a fifth of the accept path's CPU. Rows must
     name every column they set, the same ones in every row; otherwise False (use SQLAlchemy)."""
-    keys = tuple(rows[0])
-    if any(tuple(r) != keys for r in rows):
+    keys = _same_keys(rows)
+    if keys is None:
         return False
-    plan = _SQLITE_INSERTS.get((table.name, keys))
-    if plan is None:
-        convert: list[Any] = []
-        for k in keys:
-            col = table.c[k]
-            if isinstance(col.type, DateTime):
-                convert.append(_sqlite_datetime)
-            elif isinstance(col.type, JSON):
-                convert.append(_sqlite_json)
-            elif isinstance(col.type, String | Integer):
-                convert.append(None)
-            else:
-                return False
-        missing = [c for c in table.c if c.name not in keys and c.default is not None]
-        if missing:
-            return False
+    if (table.name, keys) not in _SQLITE_INSERTS:
+        convert = _converters(table, keys, to_datetime=_sqlite_datetime, to_json=_sqlite_json)
         names = ", ".join(f'"{k}"' for k in keys)
         marks = ", ".join("?" * len(keys))
         sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
-        plan = _SQLITE_INSERTS[(table.name, keys)] = (sql, tuple(convert))
-    sql, converters = plan
-    params = [
-        tuple(v if f is None else f(v) for v, f in zip(r.values(), converters, strict=True))
-        for r in rows
-    ]
-    await conn.exec_driver_sql(sql, params)
+        _SQLITE_INSERTS[(table.name, keys)] = None if convert is None else (sql, convert)
+    plan = _SQLITE_INSERTS[(table.name, keys)]
+    if plan is None:
+        return False
+    await conn.exec_driver_sql(plan[0], _converted(rows, plan[1]))
+    return True
+
+
+def _pg_json(value: Any) -> Any:
+    return None if value is None else Json(value, dumps=_json_dumps)
+
+
+_PG_COPIES: dict[tuple[str, tuple[str, ...]], tuple[str, Converters] | None] = {}
+
+
+async def _pg_copy_many(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> bool:
+    """The group commit's inserts on PostgreSQL by COPY, through psycopg on the transaction's own
+    connection: one statement for the batch where executemany sent (and the server planned) one
+    INSERT per row, and no per-row bind processing in SQLAlchemy. Same rules as on SQLite."""
+    keys = _same_keys(rows)
+    if keys is None:
+        return False
+    if (table.name, keys) not in _PG_COPIES:
+        convert = _converters(table, keys, to_datetime=None, to_json=_pg_json)
+        names = ", ".join(f'"{k}"' for k in keys)
+        sql = f'COPY "{table.name}" ({names}) FROM STDIN'
+        _PG_COPIES[(table.name, keys)] = None if convert is None else (sql, convert)
+    plan = _PG_COPIES[(table.name, keys)]
+    if plan is None:
+        return False
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    async with driver.cursor() as cur, cur.copy(plan[0]) as copy:
+        for row in _converted(rows, plan[1]):
+            await copy.write_row(row)
     return True
