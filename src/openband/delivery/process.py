@@ -73,29 +73,38 @@ class Supervisor:
         try:
             for i in range(self.count):
                 self._spawn(i)
+        except OSError:
+            log.exception("could not start the delivery processes; retrying")
         finally:
             self._ready.set()
         restart_at = [0.0] * self.count
         while not self._stop.wait(0.2):
-            for i, proc in enumerate(self.procs):
-                if proc is None or proc.poll() is None:
-                    continue
-                mono = time.monotonic()
-                if not restart_at[i]:
-                    lived = mono - self._started_at[i]
-                    self._failures[i] = 0 if lived >= HEALTHY_AFTER else self._failures[i] + 1
-                    pause = min(RESTART_MAX_PAUSE, 0.5 * 2 ** self._failures[i]) - 0.5
-                    restart_at[i] = mono + max(0.0, pause)
-                    log.warning(
-                        "delivery process %d exited with %s; starting it again in %.1f s",
-                        i,
-                        proc.returncode,
-                        max(0.0, pause),
-                    )
-                if mono >= restart_at[i]:
-                    restart_at[i] = 0.0
-                    self._spawn(i)
+            try:
+                self._keep_up(restart_at)
+            except Exception:  # this thread must outlive any one failure: it is their parent
+                log.exception("delivery supervisor error")
         self._terminate()
+
+    def _keep_up(self, restart_at: list[float]) -> None:
+        """Start again, after a pause that grows with quick failures, any process that exited."""
+        for i, proc in enumerate(self.procs):
+            if proc is not None and proc.poll() is None:
+                continue
+            mono = time.monotonic()
+            if not restart_at[i]:
+                lived = mono - self._started_at[i]
+                self._failures[i] = 0 if lived >= HEALTHY_AFTER else self._failures[i] + 1
+                pause = max(0.0, min(RESTART_MAX_PAUSE, 0.5 * 2 ** self._failures[i]) - 0.5)
+                restart_at[i] = mono + pause
+                log.warning(
+                    "delivery process %d exited with %s; starting it again in %.1f s",
+                    i,
+                    proc.returncode if proc is not None else None,
+                    pause,
+                )
+            if mono >= restart_at[i]:
+                restart_at[i] = 0.0
+                self._spawn(i)
 
     def _terminate(self) -> None:
         live = [p for p in self.procs if p is not None and p.poll() is None]

@@ -486,7 +486,30 @@ def _sqlite_json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-_SQLITE_INSERTS: dict[tuple[str, tuple[str, ...]], tuple[str, Converters] | None] = {}
+Plan = tuple[str, Converters]
+_PLANS: dict[tuple[str, str, tuple[str, ...]], Plan | None] = {}
+
+
+def _plan(
+    dialect: str,
+    table: Table,
+    keys: tuple[str, ...],
+    statement: Callable[[str, str, int], str],
+    **convert: Any,
+) -> Plan | None:
+    """The statement and converters for rows that set exactly `keys`, built once per table and
+    key set; None when such rows must go through SQLAlchemy. statement(table, columns, n)."""
+    key = (dialect, table.name, keys)
+    if key not in _PLANS:
+        converters = _converters(table, keys, **convert)
+        names = ", ".join(f'"{k}"' for k in keys)
+        sql = statement(table.name, names, len(keys))
+        _PLANS[key] = None if converters is None else (sql, converters)
+    return _PLANS[key]
+
+
+def _sqlite_insert(table: str, names: str, n: int) -> str:
+    return f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * n)})'
 
 
 async def _sqlite_insert_many(
@@ -496,16 +519,10 @@ async def _sqlite_insert_many(
     processing (DATETIME formatting above all) was a fifth of the accept path's CPU. Rows must
     name every column they set, the same ones in every row; otherwise False (use SQLAlchemy)."""
     keys = _same_keys(rows)
-    if keys is None:
-        return False
-    if (table.name, keys) not in _SQLITE_INSERTS:
-        convert = _converters(table, keys, to_datetime=_sqlite_datetime, to_json=_sqlite_json)
-        names = ", ".join(f'"{k}"' for k in keys)
-        marks = ", ".join("?" * len(keys))
-        sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
-        _SQLITE_INSERTS[(table.name, keys)] = None if convert is None else (sql, convert)
-    plan = _SQLITE_INSERTS[(table.name, keys)]
-    if plan is None:
+    plan = keys and _plan(
+        "sqlite", table, keys, _sqlite_insert, to_datetime=_sqlite_datetime, to_json=_sqlite_json
+    )
+    if not plan:
         return False
     await conn.exec_driver_sql(plan[0], _converted(rows, plan[1]))
     return True
@@ -515,7 +532,8 @@ def _pg_json(value: Any) -> Any:
     return None if value is None else Json(value, dumps=_json_dumps)
 
 
-_PG_COPIES: dict[tuple[str, tuple[str, ...]], tuple[str, Converters] | None] = {}
+def _pg_copy(table: str, names: str, _n: int) -> str:
+    return f'COPY "{table}" ({names}) FROM STDIN'
 
 
 async def _pg_copy_many(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> bool:
@@ -523,15 +541,8 @@ async def _pg_copy_many(conn: AsyncConnection, table: Table, rows: list[dict[str
     connection: one statement for the batch where executemany sent (and the server planned) one
     INSERT per row, and no per-row bind processing in SQLAlchemy. Same rules as on SQLite."""
     keys = _same_keys(rows)
-    if keys is None:
-        return False
-    if (table.name, keys) not in _PG_COPIES:
-        convert = _converters(table, keys, to_datetime=None, to_json=_pg_json)
-        names = ", ".join(f'"{k}"' for k in keys)
-        sql = f'COPY "{table.name}" ({names}) FROM STDIN'
-        _PG_COPIES[(table.name, keys)] = None if convert is None else (sql, convert)
-    plan = _PG_COPIES[(table.name, keys)]
-    if plan is None:
+    plan = keys and _plan("postgresql", table, keys, _pg_copy, to_datetime=None, to_json=_pg_json)
+    if not plan:
         return False
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
