@@ -12,9 +12,12 @@ def now() -> datetime:
 def iso(dt: datetime | None) -> str | None:
     if dt is None:
         return None
-    if dt.tzinfo is None:  # SQLite hands back naive datetimes; they are UTC by construction
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    # SQLite hands back naive datetimes; they are UTC by construction.
+    if dt.tzinfo is not None and dt.utcoffset():
+        dt = dt.astimezone(UTC)
+    # isoformat is C and 4-digit years keep the offset (or its absence) beyond character 23: a
+    # fifth of strftime's cost, on every 202 body and callback.
+    return dt.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def parse_iso(value: str) -> datetime:
