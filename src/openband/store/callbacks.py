@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openband.core.clock import now as utcnow
+from openband.store.db import insert_rows
 from openband.store.schema import callback_attempts, callback_events
 
 PENDING, DELIVERED, EXPIRED = "pending", "delivered", "expired"
@@ -327,7 +328,7 @@ async def record(
                 "worker": worker[:64],
             }
         )
-    await conn.execute(_ATTEMPT, attempt_rows)
+    await insert_rows(conn, callback_attempts, attempt_rows)
     if delivered:
         await conn.execute(_DELIVERED, {"ids": delivered, "ts": ts})
     if expired:
@@ -336,7 +337,6 @@ async def record(
         await conn.execute(_RETRY, retries)
 
 
-_ATTEMPT = callback_attempts.insert()
 # Delivered is the truth even if our lease was lost meanwhile: the receiver has it.
 _DELIVERED = (
     update(_e)

@@ -28,7 +28,7 @@ try:
     import fcntl
 except ImportError:  # not POSIX: SQLite's own locking alone
     fcntl = None  # type: ignore[assignment]
-from sqlalchemy import JSON, DateTime, Integer, String, Table, create_engine, event, text
+from sqlalchemy import JSON, DateTime, Float, Integer, String, Table, create_engine, event, text
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -451,7 +451,7 @@ def _converters(
             convert.append(to_datetime)
         elif isinstance(col.type, JSON):
             convert.append(to_json)
-        elif isinstance(col.type, String | Integer):
+        elif isinstance(col.type, String | Integer | Float):
             convert.append(None)
         else:
             return None
