@@ -12,29 +12,7 @@ from openband.core.clock import now
 from openband.core.errors import NotFound
 from openband.store.schema import phone_numbers
 from tests.support.harness import Account
-from tests.support.seed004 import CREATE_SITE
-
-# Verbatim from the seed walkthrough (004): its UC site (the plain one is CREATE_SITE).
-SEED_UC_SITE = """<Site>
-    <Name>Raleigh</Name>
-    <Description>Test Gateway</Description>
-    <CustomerName>BW</CustomerName>
-    <Address>
-        <HouseNumber>1600</HouseNumber>
-        <StreetName>PENNSYLVANIA</StreetName>
-        <StreetSuffix>AVE</StreetSuffix>
-        <PostDirectional>NW</PostDirectional>
-        <City>WASHINGTON</City>
-        <StateCode>DC</StateCode>
-        <Zip>20006</Zip>
-        <Country>US</Country>
-        <AddressType>Service</AddressType>
-    </Address>
-    <UcTrunkingConfiguration>
-        <Type>Seats</Type>
-        <UsageCategory>UC500</UsageCategory>
-    </UcTrunkingConfiguration>
-</Site>"""
+from tests.support.seed004 import CREATE_SITE, CREATE_UC_SITE
 
 # bandwidth-numbers-sdk writes children in alphabetical order.
 PY_SDK_SITE = (
@@ -117,7 +95,7 @@ def test_seed_site(account: Account) -> None:
 
 
 def test_seed_uc_site_echoes_trunking(account: Account) -> None:
-    site_id = create_site(account, SEED_UC_SITE)
+    site_id = create_site(account, CREATE_UC_SITE)
     site = doc(account.dash("GET", f"/sites/{site_id}")).find("Site")
     assert site.findtext("UcTrunkingConfiguration/Type") == "Seats"
     assert site.findtext("UcTrunkingConfiguration/UsageCategory") == "UC500"
@@ -138,12 +116,12 @@ def test_alphabetical_order_and_optional_fields(account: Account) -> None:
 def test_list(account: Account) -> None:
     assert site_ids(account) == []
     a = create_site(account)
-    b = create_site(account, SEED_UC_SITE)
+    b = create_site(account, CREATE_UC_SITE)
     assert site_ids(account) == [a, b]
 
 
 def test_put_replaces(account: Account) -> None:
-    site_id = create_site(account, SEED_UC_SITE)
+    site_id = create_site(account, CREATE_UC_SITE)
     body = f"<Site><Name>Durham</Name><Description>SIP gateway</Description>{ADDRESS}</Site>"
     r = account.dash("PUT", f"/sites/{site_id}", body)
     assert r.status_code == 200, r.text

@@ -18,6 +18,16 @@ CREATE_SITE = """<Site>
     </Address>
 </Site>"""
 
+# The seed's UC site: the same site with a UC trunking configuration.
+CREATE_UC_SITE = CREATE_SITE.replace(
+    "</Site>",
+    """    <UcTrunkingConfiguration>
+        <Type>Seats</Type>
+        <UsageCategory>UC500</UsageCategory>
+    </UcTrunkingConfiguration>
+</Site>""",
+)
+
 CREATE_SIPPEER = """<SipPeer>
   <PeerName>Bandwidth Messaging 2 test2</PeerName>
   <IsDefaultPeer>true</IsDefaultPeer>

@@ -57,9 +57,6 @@ class Supervisor:
         self._thread.start()
         self._ready.wait(30)
 
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.procs if p is not None and p.poll() is None]
-
     def _spawn(self, index: int) -> None:
         # From the supervising thread: PR_SET_PDEATHSIG follows the thread that started a child.
         self.procs[index] = subprocess.Popen(
