@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import select
 import sqlite3
 import time
 import weakref
@@ -30,6 +31,7 @@ except ImportError:  # not POSIX: SQLite's own locking alone
     fcntl = None  # type: ignore[assignment]
 from sqlalchemy import JSON, DateTime, Float, Integer, String, Table, create_engine, event, text
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,22 @@ def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
         conn.exec_driver_sql("BEGIN")
     else:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _pg_checkout(dbapi_conn, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+    """A pooled connection is alive if the server sent it nothing while it sat idle.
+
+    Instead of pool_pre_ping's SELECT 1 (a round trip before every transaction, a fifth of a
+    group commit's client CPU): PostgreSQL writes to an idle connection only to end it (an
+    error before it closes on shutdown, restart or pg_terminate_backend, or EOF). A readable
+    socket, or a connection psycopg already knows is broken, is thrown away and the pool hands
+    out another (SQLAlchemy retries the checkout on DisconnectionError)."""
+    conn = dbapi_conn.driver_connection
+    if conn.closed or conn.broken:
+        raise DisconnectionError("connection closed")
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    if readable:
+        raise DisconnectionError("the server wrote to an idle connection (closing it)")
 
 
 def _install_sqlite_hooks(engine: Engine) -> None:
@@ -294,9 +312,11 @@ class Database:
         self.dialect = self.urls.dialect
         kwargs: dict[str, object] = {}
         if self.dialect == "postgresql":
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
         self.engine: AsyncEngine = create_async_engine(self.urls.async_url, **kwargs, **JSON_CODEC)
         self.write_engine: AsyncEngine = self.engine
+        if self.dialect == "postgresql":
+            event.listen(self.engine.sync_engine.pool, "checkout", _pg_checkout)
         if self.dialect == "sqlite":
             _install_sqlite_hooks(self.engine.sync_engine)
             if (self.urls.sync_url.database or ":memory:") != ":memory:":

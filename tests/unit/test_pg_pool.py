@@ -1,0 +1,59 @@
+"""The PostgreSQL pool's checkout check (store/db._pg_checkout): healthy connections are reused
+without a round trip, and connections the server ended while they sat idle are replaced before
+anyone uses them, so no transaction fails after a PostgreSQL restart."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from openband.store.db import Database
+from tests.support.backends import create_pg_schema, drop_pg_schema, postgres_base_url
+
+_PG = postgres_base_url()
+pytestmark = pytest.mark.skipif(_PG is None, reason="no PostgreSQL")
+
+
+async def _backend_pids(db: Database, n: int) -> list[int]:
+    """Check out n connections at once (so the pool holds n) and return their server pids."""
+    ready = asyncio.Barrier(n)
+
+    async def one() -> int:
+        async with db.begin() as conn:
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            await ready.wait()
+            return int(pid)
+
+    return list(await asyncio.gather(*(one() for _ in range(n))))
+
+
+def test_idle_connections_ended_by_the_server_are_replaced_at_checkout() -> None:
+    assert _PG is not None
+    url, schema = create_pg_schema(_PG)
+
+    async def go() -> None:
+        db = Database(url, pool_size=3)
+        try:
+            before = await _backend_pids(db, 3)
+            assert len(set(before)) == 3
+            # Healthy connections come back as they were: no reconnect, no extra query.
+            assert set(await _backend_pids(db, 3)) == set(before)
+            with psycopg.connect(_PG, autocommit=True) as admin:
+                for pid in before:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            await asyncio.sleep(0.2)  # the server's goodbye reaches the idle sockets
+            # Every transaction succeeds, each on a new connection.
+            after = await _backend_pids(db, 3)
+            assert not set(after) & set(before)
+            async with db.begin() as conn:
+                assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(go())
+    finally:
+        drop_pg_schema(_PG, schema)
