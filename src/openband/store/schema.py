@@ -305,12 +305,8 @@ callback_attempts = Table(
     "callback_attempts",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column(
-        "event_id",
-        String(36),
-        ForeignKey("callback_events.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    # callback_events.id (no FK, see messages; the retention sweep deletes attempts first)
+    Column("event_id", String(36), nullable=False),
     _ts("at"),
     Column("status_code", Integer, nullable=True),  # None: no HTTP answer
     Column("latency_ms", Float, nullable=False),
@@ -328,7 +324,12 @@ messages = Table(
     "messages",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    # No foreign keys on the append-heavy tables (messages, message_recipients,
+    # callback_attempts; migration 0009): each inserted row would look up and lock its parent
+    # row (FOR KEY SHARE on PostgreSQL, a WAL record per lock, and every group commit locking
+    # the same account row). The code that inserts takes the ids from the rows it has just
+    # written or from the authenticated account; deletions name the child rows themselves.
+    Column("account_id", String(32), nullable=False),
     Column("application_id", String(36), nullable=True),
     Column("direction", String(3), nullable=False),  # "out" | "in"
     Column("owner", String(32), nullable=False),  # the account's number (from, or the recipient)
@@ -348,9 +349,7 @@ messages = Table(
 message_recipients = Table(
     "message_recipients",
     metadata,
-    Column(
-        "message_id", String(40), ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("message_id", String(40), primary_key=True),  # messages.id (no FK: see messages)
     Column("recipient", String(32), primary_key=True),
     Column("account_id", String(32), nullable=False),
     Column("direction", String(8), nullable=False),  # "OUTBOUND" | "INBOUND"
