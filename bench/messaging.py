@@ -24,8 +24,9 @@ Figures, all from one run:
 - server CPU per message: CPU seconds of the server's processes from the start of a run until
   its backlog is drained, over the messages accepted (the figure a noisy machine moves least);
 - callback delivery alone: N events already in the outbox, then drained to the sink by a
-  DeliveryWorker in one process, or by 1 and 2 delivery processes (--delivery-alone), next to a
-  bare aiohttp client posting as many (bench/webhooks.py);
+  DeliveryWorker in one process, or by 1 and 2 delivery processes (--delivery-alone), on SQLite
+  and PostgreSQL (--delivery-backends), next to a bare aiohttp client posting as many
+  (bench/webhooks.py);
 - server RSS: the peak of the largest server process, sampled every 0.5 s through the run.
 Loopback only.
 """
@@ -479,11 +480,11 @@ def run_soak(
         sink.wait(5)
 
 
-def run_delivery(n: int, processes: list[int]) -> list[dict[str, object]]:
-    """Callback delivery alone (bench/webhooks.py): n events in the outbox (SQLite), then
-    drained to the sink by a DeliveryWorker in the bench's own process (0, the server-process
-    case) or by N delivery processes (`--delivery-processes N`); beside them, in the same run,
-    one bare aiohttp client posting the same n bodies (its ceiling on this machine)."""
+def run_delivery(n: int, processes: list[int], backends: list[str]) -> list[dict[str, object]]:
+    """Callback delivery alone (bench/webhooks.py): n events in the outbox, then drained to the
+    sink by a DeliveryWorker in the bench's own process (0, the server-process case) or by N
+    delivery processes (`--delivery-processes N`), on each backend; beside them, in the same
+    run, one bare aiohttp client posting the same n bodies (its ceiling on this machine)."""
     sys.path.insert(0, str(ROOT))
     import uvloop
 
@@ -498,16 +499,22 @@ def run_delivery(n: int, processes: list[int]) -> list[dict[str, object]]:
         rows.append(
             {"label": "bare aiohttp client", "rate": n / took, "seconds": took, "load": load}
         )
-        for k in processes:
-            db_url, _ = webhooks.fresh_database("sqlite", None)
-            load = os.getloadavg()[0]
-            if k == 0:
-                took = uvloop.run(_drain_in_process(webhooks, db_url, url, n))
-                label = "in the server process"
-            else:
-                took = webhooks.processes_drain(db_url, url, n, k)
-                label = f"{k} delivery process{'es' if k > 1 else ''}"
-            rows.append({"label": label, "rate": n / took, "seconds": took, "load": load})
+        for backend in backends:
+            name = "PostgreSQL" if backend == "postgres" else "SQLite"
+            for k in processes:
+                db_url, schema = webhooks.fresh_database(backend, PG_BASE)
+                try:
+                    load = os.getloadavg()[0]
+                    if k == 0:
+                        took = uvloop.run(_drain_in_process(webhooks, db_url, url, n))
+                        label = f"{name}, in the server process"
+                    else:
+                        took = webhooks.processes_drain(db_url, url, n, k)
+                        label = f"{name}, {k} delivery process{'es' if k > 1 else ''}"
+                finally:
+                    if schema:
+                        drop_schema(str(schema))
+                rows.append({"label": label, "rate": n / took, "seconds": took, "load": load})
         return rows
     finally:
         proc.kill()
@@ -590,12 +597,17 @@ def main() -> None:
         default="0,1,2",
         help="delivery alone: 0 = a worker in one process, N = N delivery processes",
     )
+    ap.add_argument(
+        "--delivery-backends",
+        default="sqlite,postgres",
+        help="backends of the delivery-alone runs (comma-separated; empty: skip them)",
+    )
     ap.add_argument("--soak", type=int, default=0, help="seconds of load for the RSS check")
     ap.add_argument("--write-docs", action="store_true")
     args = ap.parse_args()
 
     def databases():  # type: ignore[no-untyped-def]
-        for backend in args.backends.split(","):
+        for backend in (b for b in args.backends.split(",") if b):
             if backend == "sqlite":
                 tmp = tempfile.mkdtemp(prefix="obbench-")
                 yield "SQLite", f"sqlite:///{tmp}/openband.db", None
@@ -623,7 +635,7 @@ def main() -> None:
     bare = run_bare(args.seconds, args.connections)
     bare["load"] = os.getloadavg()[0]
     rows = []
-    for dp in (int(x) for x in args.delivery_processes.split(",")):
+    for dp in (int(x) for x in args.delivery_processes.split(",") if x):
         for name, url, schema in databases():
             try:
                 rows.append(
@@ -641,7 +653,9 @@ def main() -> None:
             finally:
                 if schema:
                     drop_schema(schema)
-    cb = run_delivery(args.callbacks, [int(x) for x in args.delivery_alone.split(",")])
+    alone = [int(x) for x in args.delivery_alone.split(",") if x]
+    alone_on = [b for b in args.delivery_backends.split(",") if b]
+    cb = run_delivery(args.callbacks, alone, alone_on) if alone and alone_on else []
 
     cpu = platform.processor() or platform.machine()
     head = (
@@ -676,10 +690,10 @@ def main() -> None:
                 f"| {r['cb_during']:.0f} | {r['backlog']} | {r['drain_s']:.1f} s "
                 f"| {r['cpu_us']:.0f} µs | {row['rss_mb']:.0f} MB | {r['load']:.1f} |"
             )
-    ceiling = cb[0]["rate"]
+    ceiling = cb[0]["rate"] if cb else 1.0
     for c in cb:
         lines.append(
-            f"| callback delivery alone ({args.callbacks} events, SQLite): {c['label']} "
+            f"| callback delivery alone ({args.callbacks} events): {c['label']} "
             f"| {c['rate']:.0f} events/s | – | – | {c['rate'] / ceiling:.2f} of bare aiohttp "
             f"| – | – | – | {c['seconds']:.1f} s | – | – | {c['load']:.1f} |"  # type: ignore[operator]
         )

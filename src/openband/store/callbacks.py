@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openband.core.clock import now as utcnow
-from openband.store.db import insert_rows
+from openband.store.db import insert_rows, one_of
 from openband.store.schema import callback_attempts, callback_events
 
 PENDING, DELIVERED, EXPIRED = "pending", "delivered", "expired"
@@ -190,28 +190,34 @@ _DUE = {
     (pg, ex): _due_query(postgres=pg, exclude=ex) for pg in (False, True) for ex in (False, True)
 }
 
-# The chosen rows, leased. next_attempt_at moves to the lease end so claimed events drop out of
-# the due range (the claim scans only unclaimed ones) and come back by themselves if we die.
-_TAKE = (
-    update(_e)
-    .where(_e.c.id.in_(bindparam("ids", expanding=True)))
-    .values(
-        claimed_by=bindparam("w"),
-        claimed_until=bindparam("until", type_=_e.c.claimed_until.type),
-        next_attempt_at=bindparam("until", type_=_e.c.next_attempt_at.type),
+
+def _take(postgres: bool) -> Any:
+    """The chosen rows, leased. next_attempt_at moves to the lease end so claimed events drop out
+    of the due range (the claim scans only unclaimed ones) and come back by themselves if we
+    die."""
+    return (
+        update(_e)
+        .where(one_of(_e.c.id, "ids", postgres=postgres))
+        .values(
+            claimed_by=bindparam("w"),
+            claimed_until=bindparam("until", type_=_e.c.claimed_until.type),
+            next_attempt_at=bindparam("until", type_=_e.c.next_attempt_at.type),
+        )
+        .returning(
+            _e.c.id,
+            _e.c.url,
+            _e.c.host,
+            _e.c.payload,
+            _e.c.auth_user,
+            _e.c.auth_password,
+            _e.c.signing_secret,
+            _e.c.attempts,
+            _e.c.expires_at,
+        )
     )
-    .returning(
-        _e.c.id,
-        _e.c.url,
-        _e.c.host,
-        _e.c.payload,
-        _e.c.auth_user,
-        _e.c.auth_password,
-        _e.c.signing_secret,
-        _e.c.attempts,
-        _e.c.expires_at,
-    )
-)
+
+
+_TAKE = {pg: _take(pg) for pg in (False, True)}
 
 
 async def claim_batch(
@@ -253,7 +259,9 @@ async def claim_batch(
         return [], len(due)
     rows = {
         r[0]: ClaimedEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _aware(r[8]))
-        for r in await conn.execute(_TAKE, {"ids": chosen, "w": worker, "until": ts + lease})
+        for r in await conn.execute(
+            _TAKE[postgres], {"ids": chosen, "w": worker, "until": ts + lease}
+        )
     }
     return [rows[i] for i in chosen if i in rows], len(due) - len(chosen)
 
@@ -265,21 +273,23 @@ async def claim(
     return (await claim_batch(conn, worker, limit, lease, **kw))[0]
 
 
-_RELEASE = (
-    update(_e)
+_RELEASE = {
+    pg: update(_e)
     .where(
-        _e.c.id.in_(bindparam("ids", expanding=True)),
+        one_of(_e.c.id, "ids", postgres=pg),
         _e.c.claimed_by == bindparam("w"),
         _e.c.status == _PENDING,
     )
     .values(claimed_by=None, claimed_until=None, next_attempt_at=bindparam("ts"))
-)
+    for pg in (False, True)
+}
 
 
 async def release(conn: AsyncConnection, worker: str, ids: Sequence[str]) -> None:
     """Give claims back without an attempt (at shutdown): due again at once."""
     if ids:
-        await conn.execute(_RELEASE, {"ids": list(ids), "w": worker, "ts": utcnow()})
+        pg = conn.dialect.name == "postgresql"
+        await conn.execute(_RELEASE[pg], {"ids": list(ids), "w": worker, "ts": utcnow()})
 
 
 def backoff(failures: int, base: float, cap: float) -> float:
@@ -329,18 +339,19 @@ async def record(
             }
         )
     await insert_rows(conn, callback_attempts, attempt_rows)
+    pg = conn.dialect.name == "postgresql"
     if delivered:
-        await conn.execute(_DELIVERED, {"ids": delivered, "ts": ts})
+        await conn.execute(_DELIVERED[pg], {"ids": delivered, "ts": ts})
     if expired:
-        await conn.execute(_EXPIRED, {"ids": expired})
+        await conn.execute(_EXPIRED[pg], {"ids": expired})
     if retries:
         await conn.execute(_RETRY, retries)
 
 
 # Delivered is the truth even if our lease was lost meanwhile: the receiver has it.
-_DELIVERED = (
-    update(_e)
-    .where(_e.c.id.in_(bindparam("ids", expanding=True)))
+_DELIVERED = {
+    pg: update(_e)
+    .where(one_of(_e.c.id, "ids", postgres=pg))
     .values(
         status=DELIVERED,
         delivered_at=bindparam("ts", type_=_e.c.delivered_at.type),
@@ -348,12 +359,14 @@ _DELIVERED = (
         claimed_by=None,
         claimed_until=None,
     )
-)
-_EXPIRED = (
-    update(_e)
-    .where(_e.c.id.in_(bindparam("ids", expanding=True)), _e.c.status == _PENDING)
+    for pg in (False, True)
+}
+_EXPIRED = {
+    pg: update(_e)
+    .where(one_of(_e.c.id, "ids", postgres=pg), _e.c.status == _PENDING)
     .values(status=EXPIRED, attempts=_e.c.attempts + 1, claimed_by=None, claimed_until=None)
-)
+    for pg in (False, True)
+}
 # Only while the lease is ours: if another node took the event over, its attempt decides.
 _RETRY = (
     update(_e)

@@ -29,7 +29,21 @@ try:
     import fcntl
 except ImportError:  # not POSIX: SQLite's own locking alone
     fcntl = None  # type: ignore[assignment]
-from sqlalchemy import JSON, DateTime, Float, Integer, String, Table, create_engine, event, text
+from sqlalchemy import (
+    ARRAY,
+    JSON,
+    ColumnElement,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Table,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -438,6 +452,17 @@ def migrate(url: str) -> None:
 
 
 # --- bulk inserts on the hot paths ---------------------------------------------------------------
+
+
+def one_of(column: ColumnElement[Any], name: str, *, postgres: bool) -> ColumnElement[bool]:
+    """`column IN :name`, a list bound at execution. On PostgreSQL `column = ANY(:name)` with one
+    array parameter: the statement's text is the same for every list length, so psycopg parses
+    it once and the server keeps it prepared, where an expanding IN renders a parameter per
+    element that SQLAlchemy substitutes and psycopg re-parses on every call (a tenth of a
+    delivery process's CPU with 100-event batches)."""
+    if postgres:
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 async def insert_rows(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
