@@ -4,14 +4,18 @@ limits, and the pipeline through a fake carrier to the callback outbox."""
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import select
 
 from openband.core.clock import iso
+from openband.store.db import Database
+from openband.store.schema import message_recipients
 from tests.support.harness import Account, Harness
 from tests.support.messaging import (
     CallbackSink,
@@ -407,6 +411,34 @@ def test_pipeline_callbacks_through_the_outbox(harness: Harness, carrier: FakeCa
     assert msg["to"] == [ok, bad] and msg["from"] == s.tn and msg["owner"] == s.tn
     assert msg["applicationId"] == s.app_id and msg["tag"] == "t1"
     assert msg["segmentCount"] == 1 and msg["priority"] == "default" and msg["media"] == []
+
+
+def test_a_carrier_that_reports_later_gets_each_recipient_once(
+    harness: Harness, carrier: FakeCarrier
+) -> None:
+    """A report clears a recipient's send_at in the write that moves its status; the pump
+    clears it itself for recipients the carrier took without a report, so they are not sent
+    again, and those it did report on are written once."""
+    acct = harness.new_account()
+    s = provision_sender(acct)
+    quiet, loud = random_tn(), random_tn()
+    carrier.silent.add(quiet)
+    mid = s.send([quiet, loud], "later").json()["id"]
+    harness.wait_for(lambda: len([m for m in carrier.submitted if m.message_id == mid]) == 2)
+    for _ in range(5):  # more pump rounds: nothing of this message is due any more
+        engine(acct).wake()
+        time.sleep(0.1)
+    assert sorted(m.to for m in carrier.submitted if m.message_id == mid) == sorted([quiet, loud])
+
+    async def rows(db: Database) -> dict[str, tuple[str, object]]:
+        async with db.connect() as conn:
+            r = message_recipients.c
+            result = await conn.execute(
+                select(r.recipient, r.status, r.send_at).where(r.message_id == mid)
+            )
+            return {x[0]: (x[1], x[2]) for x in result}
+
+    assert harness.run(rows) == {quiet: ("QUEUED", None), loud: ("DELIVERED", None)}
 
 
 def test_sms_sends_no_sending_event_and_respects_requested_types(

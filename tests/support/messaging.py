@@ -126,14 +126,18 @@ def engine(acct: Account):  # type: ignore[no-untyped-def]
 
 @dataclass
 class FakeCarrier:
-    """Reports sending (MMS), sent, then delivered, or failed with `fail[recipient]`."""
+    """Reports sending (MMS), sent, then delivered, or failed with `fail[recipient]`; takes
+    `silent` recipients without a word (as a carrier that reports later would)."""
 
     name: str = "fake"
     fail: dict[str, int] = field(default_factory=dict)
+    silent: set[str] = field(default_factory=set)
     submitted: list[OutboundMessage] = field(default_factory=list)
 
     async def submit(self, conn, message: OutboundMessage, sink) -> None:  # type: ignore[no-untyped-def]
         self.submitted.append(message)
+        if message.to in self.silent:
+            return
         rep = lambda status, **kw: StatusReport(  # noqa: E731
             message.message_id, message.to, status, carrier_name=self.name, **kw
         )

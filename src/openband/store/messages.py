@@ -2,10 +2,12 @@
 transitions, inbound messages and the list/search query.
 
 The pipeline's claim column is message_recipients.send_at: not NULL means "still to be handed to
-the carrier, not before this instant". A claim moves it forward by a lease (a dead node's claims
-come back when the lease passes); handing the recipient to the carrier sets it to NULL in the
-same transaction as the carrier's first report. One indexed column instead of a jobs row per
-message: the accept path writes two rows less per message and a claim takes hundreds at once.
+the carrier, not before this instant". A claim locks due rows for its transaction; handing a
+recipient to the carrier sets send_at to NULL in the same write as the carrier's first report.
+Recipients whose media is fetched outside any transaction are leased instead: send_at moves
+forward by the lease (a dead node's leases come back when it passes). One indexed column
+instead of a jobs row per message: the accept path writes two rows less per message and a
+claim takes hundreds at once.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     and_,
+    bindparam,
     func,
     or_,
     select,
@@ -153,70 +156,73 @@ class DueRecipient:
     created_at: datetime
 
 
-async def claim_due(
-    conn: AsyncConnection, at: datetime, limit: int, lease_until: datetime | None, postgres: bool
-) -> list[DueRecipient]:
-    """Claim up to `limit` recipients due at `at`: their send_at becomes `lease_until` (a lease,
-    handed over later by `hand_over`), or NULL when the caller hands them to the carrier in this
-    same transaction. One UPDATE ... RETURNING, then one read of their messages."""
-    due = select(_r.c.message_id, _r.c.recipient).where(_r.c.send_at <= at)
-    due = due.order_by(_r.c.send_at).limit(limit)
-    if postgres:
-        due = due.with_for_update(skip_locked=True)
-    result = await conn.execute(
-        update(_r)
-        .where(tuple_(_r.c.message_id, _r.c.recipient).in_(due))
-        .values(send_at=lease_until)
-        .returning(_r.c.message_id, _r.c.recipient)
+_DUE_COLUMNS = (
+    _r.c.message_id,
+    _r.c.recipient,
+    _m.c.account_id,
+    _m.c.application_id,
+    _m.c.from_tn,
+    _m.c.to_tns,
+    _m.c.text,
+    _m.c.media,
+    _m.c.tag,
+    _m.c.priority,
+    _m.c.expiration,
+    _m.c.segment_count,
+    _m.c.message_type,
+    _m.c.created_at,
+)
+
+
+def _due_query(postgres: bool) -> Any:
+    q = (
+        select(*_DUE_COLUMNS)
+        .select_from(_r.join(_m, _m.c.id == _r.c.message_id))
+        .where(_r.c.send_at <= bindparam("at", type_=_r.c.send_at.type))
+        .order_by(_r.c.send_at)
+        .limit(bindparam("limit"))
     )
-    keys = [(r[0], r[1]) for r in result]
-    if not keys:
-        return []
-    ids = list(dict.fromkeys(k[0] for k in keys))
-    found: dict[str, Any] = {}
-    for i in range(0, len(ids), 500):
-        rows = await conn.execute(
-            select(
-                _m.c.id,
-                _m.c.account_id,
-                _m.c.application_id,
-                _m.c.from_tn,
-                _m.c.to_tns,
-                _m.c.text,
-                _m.c.media,
-                _m.c.tag,
-                _m.c.priority,
-                _m.c.expiration,
-                _m.c.segment_count,
-                _m.c.message_type,
-                _m.c.created_at,
-            ).where(_m.c.id.in_(ids[i : i + 500]))
+    if postgres:
+        q = q.with_for_update(skip_locked=True, of=_r)
+    return q
+
+
+_DUE = {pg: _due_query(pg) for pg in (False, True)}
+
+
+async def claim_due(
+    conn: AsyncConnection, at: datetime, limit: int, postgres: bool
+) -> list[DueRecipient]:
+    """Claim up to `limit` recipients due at `at`, with their messages, in one read.
+
+    Claimed means locked for this transaction, not written: FOR UPDATE SKIP LOCKED on
+    PostgreSQL (another node's pump passes over them), and on SQLite the writer lock the
+    transaction holds. The caller then either hands them to the carrier, whose first report
+    clears send_at in the same UPDATE that moves the status (`transition_many`; `hand_over_all`
+    for any the carrier did not report on), or leases them (`lease`). Compared with an UPDATE
+    here, each recipient is written once instead of twice: on PostgreSQL a send_at change is
+    never a HOT update, so every write meant a new entry in each of the table's five indexes.
+    """
+    rows = await conn.execute(_DUE[postgres], {"at": at, "limit": limit})
+    return [
+        DueRecipient(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            tuple(r[5] or ()),
+            r[6] or "",
+            tuple(r[7] or ()),
+            r[8],
+            r[9],
+            aware(r[10]),
+            r[11],
+            r[12],
+            aware(r[13]),  # type: ignore[arg-type]
         )
-        found.update((r[0], r) for r in rows)
-    out: list[DueRecipient] = []
-    for mid, recipient in keys:
-        r = found.get(mid)
-        if r is None:
-            continue
-        out.append(
-            DueRecipient(
-                mid,
-                recipient,
-                r[1],
-                r[2],
-                r[3],
-                tuple(r[4] or ()),
-                r[5] or "",
-                tuple(r[6] or ()),
-                r[7],
-                r[8],
-                aware(r[9]),
-                r[10],
-                r[11],
-                aware(r[12]),  # type: ignore[arg-type]
-            )
-        )
-    return out
+        for r in rows
+    ]
 
 
 async def lease(
@@ -243,6 +249,15 @@ async def hand_over(
         )
         ours.update((r[0], r[1]) for r in result)
     return ours
+
+
+async def hand_over_all(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -> None:
+    """Mark claimed recipients as handed to the carrier (send_at NULL) where no report did."""
+    for i in range(0, len(keys), 400):
+        chunk = list(keys[i : i + 400])
+        await conn.execute(
+            update(_r).where(_keys_in(chunk), _r.c.send_at.is_not(None)).values(send_at=None)
+        )
 
 
 async def next_due(conn: AsyncConnection) -> datetime | None:
@@ -276,8 +291,11 @@ async def transition_many(
     carrier_name: str | None = None,
 ) -> set[tuple[str, str]]:
     """Move each (message id, recipient) to `status` if it is in one of `from_statuses`;
-    returns the keys that moved. One statement per 400 keys."""
-    values: dict[str, Any] = {"status": status, "updated_at": at}
+    returns the keys that moved. One statement per 400 keys.
+
+    A report means the recipient is in the carrier's hands: send_at is cleared in the same
+    write (see `claim_due`)."""
+    values: dict[str, Any] = {"status": status, "updated_at": at, "send_at": None}
     if error_code is not None:
         values["error_code"] = error_code
     if carrier_name is not None:

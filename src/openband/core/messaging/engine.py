@@ -25,7 +25,7 @@ from openband.core.messaging.codes import (
     describe_error,
 )
 from openband.core.messaging.listing import ListQuery, list_item, parse_list_query
-from openband.core.messaging.sink import MessagingSink
+from openband.core.messaging.sink import MessagingSink, moved_keys
 from openband.core.messaging.validation import (
     QueueFull,
     check_sender,
@@ -371,7 +371,7 @@ class Messaging:
         """Claim and send in one transaction; returns (claimed, the leased ones with media)."""
         async with self.db.begin() as conn:
             limit = self._last_limit = self.priority.batch(self.send_batch)
-            due = await repo.claim_due(conn, at, limit, None, self.db.is_postgres)
+            due = await repo.claim_due(conn, at, limit, self.db.is_postgres)
             leased = [
                 d for d in due if d.media and not (d.expiration is not None and d.expiration <= at)
             ]
@@ -407,7 +407,32 @@ class Messaging:
         *,
         isolate: bool,
     ) -> None:
-        """Hand recipients to the carrier (expired ones and media failures fail instead)."""
+        """Hand recipients to the carrier (expired ones and media failures fail instead), and
+        clear send_at of those the carrier did not report on (a report's write clears it)."""
+        moved: set[tuple[str, str]] = set()
+        token = moved_keys.set(moved)
+        try:
+            await self._hand_to_carrier(conn, carrier, due, media_failures, isolate=isolate)
+        finally:
+            moved_keys.reset(token)
+        # After per-recipient savepoints, a rolled-back report may be in `moved`: check them all.
+        rest = [
+            (d.message_id, d.recipient)
+            for d in due
+            if isolate or (d.message_id, d.recipient) not in moved
+        ]
+        if rest:
+            await repo.hand_over_all(conn, rest)
+
+    async def _hand_to_carrier(
+        self,
+        conn: AsyncConnection,
+        carrier: Any,
+        due: list[repo.DueRecipient],
+        media_failures: dict[str, int],
+        *,
+        isolate: bool,
+    ) -> None:
         at = now()
         failures: list[StatusReport] = []
         outbound: list[tuple[repo.DueRecipient, OutboundMessage]] = []

@@ -7,6 +7,7 @@ import contextlib
 import random
 import uuid
 from collections.abc import Sequence
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
 
 # Event ids must be unique, not secret: UUID4s from a PRNG seeded from os.urandom.
 _rand = random.Random()
+
+# Set by the send pump around a carrier hand-off (in its own task only): the recipients whose
+# status a report moved, hence whose send_at that same write cleared (store/messages).
+moved_keys: ContextVar[set[tuple[str, str]] | None] = ContextVar("moved_keys", default=None)
 
 
 def _absorbs(status: str, report: StatusReport, prev: tuple[StatusReport, str, int | None]) -> bool:
@@ -133,6 +138,9 @@ class MessagingSink:
                 moved |= await repo.transition_many(
                     conn, keys, status, FORWARD[status], at, error_code=code, carrier_name=carrier
                 )
+            tracked = moved_keys.get()
+            if tracked is not None:
+                tracked |= moved
             events: list[callbacks_repo.NewEvent] = []
             for r, status, code in batch:
                 if (r.message_id, r.recipient) in moved:
