@@ -7,9 +7,13 @@ works while a server runs on the same database.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
+import shutil
 import socket
+import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -23,6 +27,7 @@ app = typer.Typer(no_args_is_help=True, help="OpenBand: a self-hosted, Bandwidth
 accounts_app = typer.Typer(no_args_is_help=True, help="Manage accounts and their credentials.")
 app.add_typer(accounts_app, name="accounts")
 console = Console()
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -96,6 +101,7 @@ def serve(
         delivery_processes=delivery_processes,
     )
     logs.configure(settings.log_format, settings.log_level)
+    metrics_dir = _metrics_dir() if workers > 1 or settings.delivery_processes > 0 else None
     if settings.dev_account:
         _ensure_dev_account(settings)
     console.print(
@@ -119,6 +125,28 @@ def serve(
     finally:
         if supervisor is not None:
             supervisor.stop()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_dir() -> str | None:
+    """Before `serve` starts more than one process: a clean directory for the processes' metric
+    files (openband/metrics.py), exported in the environment they inherit. It must be set before
+    prometheus_client is first imported, here as in every child. A directory the operator set
+    is used and emptied (an earlier run's files would add to this one's counts); otherwise a
+    temporary one, whose path is returned for removal at exit."""
+    if "prometheus_client" in sys.modules:  # a bug: this process would count on its own
+        log.warning("prometheus_client imported before the metrics directory was set")
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for name in os.listdir(given):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(given, name))
+        return None
+    made = tempfile.mkdtemp(prefix="openband-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return made
 
 
 def _serve(settings: Settings, workers: int) -> None:

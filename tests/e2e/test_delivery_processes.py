@@ -16,7 +16,9 @@ import os
 import signal
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.cluster import (
     Node,
@@ -120,6 +122,20 @@ def test_callbacks_leave_from_a_delivery_process_kept_up_by_the_server(tmp_path:
                 assert after.status_code == 202, after.text
                 hits = wait_until(lambda: delivered_to(rx, after.json()["id"]), 30)
                 assert {h.sender for h in hits} == {"delivery-2"}
+
+                # /metrics on the server sums every process's counters: the accepts are the
+                # server's, the callback attempts its delivery processes', the dead one's too.
+                def counters() -> dict[str, float]:
+                    text = httpx.get(f"{node.base_url}/metrics", timeout=10).text
+                    return {
+                        s.name + str(sorted(s.labels.items())): s.value
+                        for f in text_string_to_metric_families(text)
+                        for s in f.samples
+                    }
+
+                delivered = "openband_callback_attempts_total[('outcome', 'delivered')]"
+                got = wait_until(lambda: (c := counters())[delivered] >= 3 and c, 30)
+                assert got["openband_messages_accepted_total[]"] == 3
             # No callback of the whole test came from the server process itself.
             assert node.name not in {h.sender for h in rx.callbacks("/cb")}
         assert not node.alive

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
-from openband import __version__
+from openband import __version__, metrics
 from openband.api.context import ctx
+from openband.core.clock import now
+from openband.store import callbacks as callbacks_repo
+from openband.store import messages as messages_repo
 
 router = APIRouter(tags=["operations"])
 
@@ -24,3 +27,16 @@ async def ready(request: Request) -> JSONResponse:
         {"status": "ready" if ok else "unavailable", "database": ctx(request).db.dialect},
         status_code=200 if ok else 503,
     )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics: counters of every process of this node, gauges of the database",
+    response_class=Response,
+)
+async def prometheus_metrics(request: Request) -> Response:
+    async with ctx(request).db.connect() as conn:
+        queued = await messages_repo.queued_count(conn)
+        pending, oldest = await callbacks_repo.pending_summary(conn)
+    body = metrics.exposition(queued, pending, oldest, now())
+    return Response(body, media_type=metrics.CONTENT_TYPE)

@@ -29,6 +29,7 @@ import time
 from collections import Counter, deque
 from datetime import timedelta
 
+from openband import metrics
 from openband.config import Settings
 from openband.core.clock import now
 from openband.core.priority import AcceptPriority
@@ -396,6 +397,9 @@ class DeliveryWorker:
         self.stats["record-batches"] += 1
         self.stats["delivered"] += ok
         self.stats["failed"] += len(batch) - ok
+        metrics.CALLBACK_ATTEMPTS.labels("delivered").inc(ok)
+        if len(batch) > ok:
+            metrics.CALLBACK_ATTEMPTS.labels("failed").inc(len(batch) - ok)
         self._wake.set()  # successors in the same ordering key may now be due
         if self._results:
             self._have_results.set()

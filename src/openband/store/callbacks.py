@@ -536,6 +536,16 @@ async def attempts_for(
     return out
 
 
+async def pending_summary(conn: AsyncConnection) -> tuple[int, datetime | None]:
+    """How many events are pending, and when the oldest was created (the partial index)."""
+    row = (
+        await conn.execute(
+            select(func.count(), func.min(_e.c.created_at)).where(_e.c.status == _PENDING)
+        )
+    ).one()
+    return int(row[0]), _aware(row[1]) if row[1] is not None else None
+
+
 async def count_by_status(conn: AsyncConnection) -> dict[str, int]:
     q = select(_e.c.status, func.count()).group_by(_e.c.status)
     return {r[0]: r[1] for r in await conn.execute(q)}

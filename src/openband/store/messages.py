@@ -260,6 +260,13 @@ async def hand_over_all(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) 
         )
 
 
+async def queued_count(conn: AsyncConnection) -> int:
+    """Recipients not yet handed to the carrier (the send_at index)."""
+    return int(
+        (await conn.execute(select(func.count()).where(_r.c.send_at.is_not(None)))).scalar_one()
+    )
+
+
 async def next_due(conn: AsyncConnection) -> datetime | None:
     return aware((await conn.execute(select(func.min(_r.c.send_at)))).scalar())
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openband import metrics
 from openband.core import ratelimit, segments
 from openband.core.clock import now
 from openband.core.messaging.cache import TtlCache
@@ -237,14 +238,20 @@ class Messaging:
                 batch[0].future.set_exception(exc)
             return
         self.stats["commits"] += 1
+        accepted = 0
         for p in batch:
             if p.future.done():
                 continue
             if p in refused:
                 p.future.set_exception(QueueFull())
             else:
-                self.stats["accepted"] += 1
+                accepted += 1
                 p.future.set_result(None)
+        self.stats["accepted"] += accepted
+        metrics.COMMIT_BATCH.observe(len(batch))
+        metrics.MESSAGES_ACCEPTED.inc(accepted)
+        if refused:
+            metrics.MESSAGES_REFUSED.inc(len(refused))
         self._pump_wake.set()
 
     async def _write(self, conn: AsyncConnection, batch: list[_Pending]) -> set[_Pending]:
@@ -360,6 +367,7 @@ class Messaging:
         if n == 0:
             return 0
         self.stats["sent"] += n
+        metrics.RECIPIENTS_SENT.inc(n)
         delivery = self.extras.get("delivery")
         if delivery is not None and hasattr(delivery, "wake"):
             delivery.wake()
