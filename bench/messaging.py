@@ -427,9 +427,17 @@ def run_backend(
 
 
 def run_soak(
-    name: str, url: str, seconds: int, connections: int, workers: int, delivery_processes: int
+    name: str,
+    url: str,
+    seconds: int,
+    connections: int,
+    workers: int,
+    delivery_processes: int,
+    rate: float = 0.0,
+    paced_connections: int = 256,
 ) -> None:
-    """Load for `seconds` in one-minute wrk rounds; RSS and throughput per round."""
+    """Load for `seconds` in one-minute wrk rounds; RSS and throughput per round. With `rate`,
+    each round offers about `rate` requests/s (paced as the end-to-end run is)."""
     sink_port, port = free_port(), free_port()
     sink = start_sink(sink_port)
     server = None
@@ -445,9 +453,15 @@ def run_soak(
             f'"text":"Hello from the OpenBand benchmark"}}'
         )
         path = f"/api/v2/users/{ACCOUNT}/messages"
+        pace = 0.0
+        if rate:
+            connections = paced_connections
+            pace = calibrate(port, path, body, connections, rate)
+            wait_drained(url, sink_port, 180)
+        offered = f", offered {rate:.0f}/s" if rate else ", unpaced"
         print(
             f"soak: {name}, {workers} worker(s), {delivery_processes} delivery process(es), "
-            f"{seconds} s, wrk -c{connections}"
+            f"{seconds} s, wrk -c{connections}{offered}"
         )
         print("| minute | accepted/s | p99 ms | callbacks/s | largest server RSS MB |")
         print("|---|---|---|---|---|")
@@ -456,7 +470,7 @@ def run_soak(
             step = min(60, seconds - done)
             s0 = sink_stats(sink_port)["count"]
             t0 = time.time()
-            res = wrk(port, path, body, step, connections)
+            res = wrk(port, path, body, step, connections, rate, pace)
             cb = (sink_stats(sink_port)["count"] - s0) / (time.time() - t0)
             now_rss = rss.samples[-1][1] if rss.samples else 0.0
             minute += 1
@@ -603,6 +617,9 @@ def main() -> None:
         help="backends of the delivery-alone runs (comma-separated; empty: skip them)",
     )
     ap.add_argument("--soak", type=int, default=0, help="seconds of load for the RSS check")
+    ap.add_argument(
+        "--soak-rate", type=float, default=0, help="offered msg/s of the soak (0: unpaced)"
+    )
     ap.add_argument("--write-docs", action="store_true")
     args = ap.parse_args()
 
@@ -626,6 +643,8 @@ def main() -> None:
                     args.connections,
                     args.workers,
                     int(args.delivery_processes.split(",")[-1]),
+                    args.soak_rate,
+                    args.e2e_connections,
                 )
             finally:
                 if schema:
