@@ -156,35 +156,39 @@ class DueRecipient:
     created_at: datetime
 
 
-_DUE_COLUMNS = (
-    _r.c.message_id,
-    _r.c.recipient,
-    _m.c.account_id,
-    _m.c.application_id,
-    _m.c.from_tn,
-    _m.c.to_tns,
-    _m.c.text,
-    _m.c.media,
-    _m.c.tag,
-    _m.c.priority,
-    _m.c.expiration,
-    _m.c.segment_count,
-    _m.c.message_type,
-    _m.c.created_at,
-)
-
-
 def _due_query(postgres: bool) -> Any:
-    q = (
-        select(*_DUE_COLUMNS)
-        .select_from(_r.join(_m, _m.c.id == _r.c.message_id))
+    # The due recipients are chosen (and locked) first, LIMIT inside: the join to messages then
+    # sees at most `limit` rows and probes the primary key for each, whatever the planner's
+    # statistics say about the size of the backlog.
+    due = (
+        select(_r.c.message_id, _r.c.recipient, _r.c.send_at)
         .where(_r.c.send_at <= bindparam("at", type_=_r.c.send_at.type))
         .order_by(_r.c.send_at)
         .limit(bindparam("limit"))
     )
     if postgres:
-        q = q.with_for_update(skip_locked=True, of=_r)
-    return q
+        due = due.with_for_update(skip_locked=True)
+    d = due.subquery("due")
+    return (
+        select(
+            d.c.message_id,
+            d.c.recipient,
+            _m.c.account_id,
+            _m.c.application_id,
+            _m.c.from_tn,
+            _m.c.to_tns,
+            _m.c.text,
+            _m.c.media,
+            _m.c.tag,
+            _m.c.priority,
+            _m.c.expiration,
+            _m.c.segment_count,
+            _m.c.message_type,
+            _m.c.created_at,
+        )
+        .select_from(d.join(_m, _m.c.id == d.c.message_id))
+        .order_by(d.c.send_at)
+    )
 
 
 _DUE = {pg: _due_query(pg) for pg in (False, True)}
