@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     REGISTRY,
@@ -25,6 +26,13 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
+
+from openband.core.clock import now
+from openband.store import callbacks as callbacks_repo
+from openband.store import messages as messages_repo
+
+if TYPE_CHECKING:
+    from openband.store.db import Database
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -78,14 +86,17 @@ class _Gauges(Collector):
         )
 
 
-def exposition(queued: int, pending: int, oldest: datetime | None, now: datetime) -> bytes:
+async def scrape(db: Database) -> bytes:
     """The text of one scrape: this process's counters with its process and GC metrics (in
     multiprocess mode every process's counters, summed), then the database gauges."""
+    async with db.connect() as conn:
+        queued = await messages_repo.queued_count(conn)
+        pending, oldest = await callbacks_repo.pending_summary(conn)
     if os.environ.get(MULTIPROC_ENV):
         counters = CollectorRegistry()
         multiprocess.MultiProcessCollector(counters)
     else:
         counters = REGISTRY
     gauges = CollectorRegistry()
-    gauges.register(_Gauges(queued, pending, oldest, now))
+    gauges.register(_Gauges(queued, pending, oldest, now()))
     return generate_latest(counters) + generate_latest(gauges)

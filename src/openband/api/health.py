@@ -8,9 +8,6 @@ from starlette.responses import JSONResponse, Response
 
 from openband import __version__, metrics
 from openband.api.context import ctx
-from openband.core.clock import now
-from openband.store import callbacks as callbacks_repo
-from openband.store import messages as messages_repo
 
 router = APIRouter(tags=["operations"])
 
@@ -35,8 +32,4 @@ async def ready(request: Request) -> JSONResponse:
     response_class=Response,
 )
 async def prometheus_metrics(request: Request) -> Response:
-    async with ctx(request).db.connect() as conn:
-        queued = await messages_repo.queued_count(conn)
-        pending, oldest = await callbacks_repo.pending_summary(conn)
-    body = metrics.exposition(queued, pending, oldest, now())
-    return Response(body, media_type=metrics.CONTENT_TYPE)
+    return Response(await metrics.scrape(ctx(request).db), media_type=metrics.CONTENT_TYPE)
