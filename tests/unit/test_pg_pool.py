@@ -5,6 +5,8 @@ anyone uses them, so no transaction fails after a PostgreSQL restart."""
 from __future__ import annotations
 
 import asyncio
+import os
+import resource
 
 import psycopg
 import pytest
@@ -56,4 +58,32 @@ def test_idle_connections_ended_by_the_server_are_replaced_at_checkout() -> None
     try:
         asyncio.run(go())
     finally:
+        drop_pg_schema(_PG, schema)
+
+
+def test_the_check_works_past_fd_setsize() -> None:
+    """A server with many clients holds descriptors above 1024, where select() cannot look."""
+    assert _PG is not None
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        pytest.skip(f"descriptor limit {soft}")
+    url, schema = create_pg_schema(_PG)
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+
+    async def go() -> None:
+        db = Database(url, pool_size=2)
+        try:
+            for _ in range(2):  # the second checkout runs the check on a pooled connection
+                async with db.begin() as conn:
+                    raw = await conn.get_raw_connection()
+                    assert raw.driver_connection.pgconn.socket > 1024
+                    assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(go())
+    finally:
+        for fd in filler:
+            os.close(fd)
         drop_pg_schema(_PG, schema)

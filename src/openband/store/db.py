@@ -123,8 +123,9 @@ def _pg_checkout(dbapi_conn, _record, _proxy) -> None:  # type: ignore[no-untype
     conn = dbapi_conn.driver_connection
     if conn.closed or conn.broken:
         raise DisconnectionError("connection closed")
-    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
-    if readable:
+    idle = select.poll()  # poll, not select: a busy server's descriptors go past FD_SETSIZE
+    idle.register(conn.pgconn.socket, select.POLLIN)
+    if idle.poll(0):
         raise DisconnectionError("the server wrote to an idle connection (closing it)")
 
 
