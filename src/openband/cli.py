@@ -101,7 +101,8 @@ def serve(
         delivery_processes=delivery_processes,
     )
     logs.configure(settings.log_format, settings.log_level)
-    metrics_dir = _metrics_dir() if workers > 1 or settings.delivery_processes > 0 else None
+    several = workers > 1 or settings.delivery_processes > 0
+    metrics_dir = _metrics_dir() if several or os.environ.get("PROMETHEUS_MULTIPROC_DIR") else None
     if settings.dev_account:
         _ensure_dev_account(settings)
     console.print(
