@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
+from collections.abc import Awaitable, Callable, Iterator
 
 import psycopg
 import pytest
@@ -17,6 +18,29 @@ from tests.support.backends import create_pg_schema, drop_pg_schema, postgres_ba
 
 _PG = postgres_base_url()
 pytestmark = pytest.mark.skipif(_PG is None, reason="no PostgreSQL")
+
+
+@pytest.fixture
+def run_on_db() -> Iterator[Callable[[int, Callable[[Database], Awaitable[None]]], None]]:
+    """Runs `check(db)` on a Database of `pool_size` in a fresh schema, disposed and dropped
+    after."""
+    assert _PG is not None
+    url, schema = create_pg_schema(_PG)
+
+    def run(pool_size: int, check: Callable[[Database], Awaitable[None]]) -> None:
+        async def go() -> None:
+            db = Database(url, pool_size=pool_size)
+            try:
+                await check(db)
+            finally:
+                await db.dispose()
+
+        asyncio.run(go())
+
+    try:
+        yield run
+    finally:
+        drop_pg_schema(_PG, schema)
 
 
 async def _backend_pids(db: Database, n: int) -> list[int]:
@@ -32,58 +56,41 @@ async def _backend_pids(db: Database, n: int) -> list[int]:
     return list(await asyncio.gather(*(one() for _ in range(n))))
 
 
-def test_idle_connections_ended_by_the_server_are_replaced_at_checkout() -> None:
-    assert _PG is not None
-    url, schema = create_pg_schema(_PG)
+def test_idle_connections_ended_by_the_server_are_replaced_at_checkout(run_on_db) -> None:  # type: ignore[no-untyped-def]
+    async def check(db: Database) -> None:
+        before = await _backend_pids(db, 3)
+        assert len(set(before)) == 3
+        # Healthy connections come back as they were: no reconnect, no extra query.
+        assert set(await _backend_pids(db, 3)) == set(before)
+        with psycopg.connect(_PG, autocommit=True) as admin:
+            for pid in before:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        await asyncio.sleep(0.2)  # the server's goodbye reaches the idle sockets
+        # Every transaction succeeds, each on a new connection.
+        after = await _backend_pids(db, 3)
+        assert not set(after) & set(before)
+        async with db.begin() as conn:
+            assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
 
-    async def go() -> None:
-        db = Database(url, pool_size=3)
-        try:
-            before = await _backend_pids(db, 3)
-            assert len(set(before)) == 3
-            # Healthy connections come back as they were: no reconnect, no extra query.
-            assert set(await _backend_pids(db, 3)) == set(before)
-            with psycopg.connect(_PG, autocommit=True) as admin:
-                for pid in before:
-                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            await asyncio.sleep(0.2)  # the server's goodbye reaches the idle sockets
-            # Every transaction succeeds, each on a new connection.
-            after = await _backend_pids(db, 3)
-            assert not set(after) & set(before)
-            async with db.begin() as conn:
-                assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
-        finally:
-            await db.dispose()
-
-    try:
-        asyncio.run(go())
-    finally:
-        drop_pg_schema(_PG, schema)
+    run_on_db(3, check)
 
 
-def test_the_check_works_past_fd_setsize() -> None:
+def test_the_check_works_past_fd_setsize(run_on_db) -> None:  # type: ignore[no-untyped-def]
     """A server with many clients holds descriptors above 1024, where select() cannot look."""
-    assert _PG is not None
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 1200:
         pytest.skip(f"descriptor limit {soft}")
-    url, schema = create_pg_schema(_PG)
+
+    async def check(db: Database) -> None:
+        for _ in range(2):  # the second checkout runs the check on a pooled connection
+            async with db.begin() as conn:
+                raw = await conn.get_raw_connection()
+                assert raw.driver_connection.pgconn.socket > 1024
+                assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+
     filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
-
-    async def go() -> None:
-        db = Database(url, pool_size=2)
-        try:
-            for _ in range(2):  # the second checkout runs the check on a pooled connection
-                async with db.begin() as conn:
-                    raw = await conn.get_raw_connection()
-                    assert raw.driver_connection.pgconn.socket > 1024
-                    assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
-        finally:
-            await db.dispose()
-
     try:
-        asyncio.run(go())
+        run_on_db(2, check)
     finally:
         for fd in filler:
             os.close(fd)
-        drop_pg_schema(_PG, schema)
