@@ -7,7 +7,6 @@ it may call `DeliveryWorker.wake()` so the event goes out without waiting for th
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +14,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openband.core.clock import now
+from openband.core.ids import event_id as new_event_id
 from openband.store import callbacks as repo
 
 DEFAULT_RETRY_HOURS = 24.0
@@ -56,7 +56,7 @@ async def enqueue(
 
     `retry_hours` is how long delivery keeps trying; pass settings.callback_retry_hours.
     """
-    eid = event_id or str(uuid.uuid4())
+    eid = event_id or new_event_id()
     ts = now()
     await repo.enqueue(
         conn,

@@ -4,8 +4,6 @@ transaction: status transitions with their callback events, and inbound messages
 from __future__ import annotations
 
 import contextlib
-import random
-import uuid
 from collections.abc import Sequence
 from contextvars import ContextVar
 from datetime import datetime, timedelta
@@ -35,9 +33,6 @@ from openband.store import provisioning as prov_repo
 
 if TYPE_CHECKING:
     from openband.config import Settings
-
-# Event ids must be unique, not secret: UUID4s from a PRNG seeded from os.urandom.
-_rand = random.Random()
 
 # Set by the send pump around a carrier hand-off (in its own task only): the recipients whose
 # status a report moved, hence whose send_at that same write cleared (store/messages).
@@ -202,7 +197,7 @@ class MessagingSink:
         url, auth = target
         # What outbox.enqueue writes, built here so a batch goes in one executemany.
         return callbacks_repo.NewEvent(
-            id=str(uuid.UUID(int=_rand.getrandbits(128), version=4)),
+            id=ids.event_id(),
             account_id=m.account_id,
             application_id=m.application_id,
             kind="messaging",
