@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openband.store.db import insert_rows
+from openband.store.db import insert_many
 from openband.store.schema import (
     accounts,
     message_recipients,
@@ -94,8 +94,8 @@ async def account_limits(conn: AsyncConnection, account_id: str) -> dict[str, An
 async def insert_messages(
     conn: AsyncConnection, message_rows: list[dict[str, Any]], recipient_rows: list[dict[str, Any]]
 ) -> None:
-    for table, rows in ((_m, message_rows), (_r, recipient_rows)):
-        await insert_rows(conn, table, rows)
+    """Both tables in one statement on PostgreSQL (atomic without a transaction)."""
+    await insert_many(conn, [(_m, message_rows), (_r, recipient_rows)])
 
 
 async def load_slots(
