@@ -17,7 +17,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -537,20 +537,34 @@ def _same_keys(rows: list[dict[str, Any]]) -> tuple[str, ...] | None:
 
 
 def _converted(rows: list[dict[str, Any]], converters: Converters) -> list[tuple[Any, ...]]:
-    return [
-        tuple(v if f is None else f(v) for v, f in zip(r.values(), converters, strict=True))
-        for r in rows
-    ]
+    """Each row's values in column order, converted where the column needs it."""
+    todo = [(i, f) for i, f in enumerate(converters) if f is not None]
+    out = []
+    for r in rows:
+        values = list(r.values())
+        for i, f in todo:
+            values[i] = f(values[i])
+        out.append(tuple(values))  # SQLAlchemy takes tuples only
+    return out
+
+
+# A message's rows carry one instant several times (created, updated, due): format it once.
+_SQLITE_DATETIMES: dict[datetime, str] = {}
 
 
 def _sqlite_datetime(value: datetime | None) -> str | None:
     # SQLAlchemy's SQLite DATETIME storage format (fields as given, microseconds always).
     if value is None:
         return None
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:"
-        f"{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
-    )
+    if value.tzinfo is not None and value.tzinfo is not UTC:
+        return value.isoformat(" ", "microseconds")[:26]  # equal instants, other fields
+    got = _SQLITE_DATETIMES.get(value)
+    if got is None:
+        got = value.isoformat(" ", "microseconds")[:26]  # the UTC offset cut off
+        if len(_SQLITE_DATETIMES) >= 1024:
+            _SQLITE_DATETIMES.clear()
+        _SQLITE_DATETIMES[value] = got
+    return got
 
 
 def _sqlite_json(value: Any) -> str | None:
