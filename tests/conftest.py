@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from openband.config import Settings
+from openband.store.db import Database, migrate
 from tests.support.backends import create_pg_schema, drop_pg_schema, postgres_base_url
 from tests.support.harness import Account, Harness
 
@@ -57,3 +59,34 @@ def account(harness: Harness) -> Account:
 @pytest.fixture
 def other_account(harness: Harness) -> Account:
     return harness.new_account()
+
+
+@pytest.fixture(params=BACKENDS)
+def on_db(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[Callable[[Database], Awaitable[None]]], None]]:
+    """For store-level tests: runs `check(db)` on a migrated, empty database of each backend."""
+    schema = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ob.db'}"
+    else:
+        assert _PG is not None
+        url, schema = create_pg_schema(_PG)
+    migrate(url)
+
+    def run(check: Callable[[Database], Awaitable[None]]) -> None:
+        async def go() -> None:
+            db = Database(url, pool_size=2)
+            try:
+                await check(db)
+            finally:
+                await db.dispose()
+
+        asyncio.run(go())
+
+    try:
+        yield run
+    finally:
+        if schema is not None:
+            assert _PG is not None
+            drop_pg_schema(_PG, schema)

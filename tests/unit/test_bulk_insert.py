@@ -4,57 +4,20 @@ transaction (`Database.autocommit`)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from openband.store.db import Database, insert_many, insert_rows, migrate
+from openband.store.db import Database, insert_many, insert_rows
 from openband.store.schema import callback_attempts, message_recipients, messages
-from tests.support.backends import create_pg_schema, drop_pg_schema, postgres_base_url
-
-_PG = postgres_base_url()
-BACKENDS = ["sqlite"] + (["postgres"] if _PG else [])
 
 # Characters that break naive encodings: quotes, backslashes, COPY's tab and newline, JSON's
 # escapes, non-BMP and line-separator code points.
 TRICKY = "a'b\"c\\d\te\nf\r{g}[h],%s $1 \u2028 😀 ñ"
 AT = datetime(2026, 11, 22, 10, 30, 15, 123456, tzinfo=UTC)
-
-
-@pytest.fixture(params=BACKENDS)
-def on_db(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[Callable[[Callable[[Database], Awaitable[None]]], None]]:
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ob.db'}"
-    else:
-        assert _PG is not None
-        url, schema = create_pg_schema(_PG)
-    migrate(url)
-
-    def run(check: Callable[[Database], Awaitable[None]]) -> None:
-        async def go() -> None:
-            db = Database(url, pool_size=2)
-            try:
-                await check(db)
-            finally:
-                await db.dispose()
-
-        asyncio.run(go())
-
-    try:
-        yield run
-    finally:
-        if schema is not None:
-            assert _PG is not None
-            drop_pg_schema(_PG, schema)
 
 
 def _message(mid: str, **kw: object) -> dict[str, object]:
