@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -10,7 +9,12 @@ import pytest
 
 from openband.config import Settings
 from openband.store.db import Database, migrate
-from tests.support.backends import create_pg_schema, drop_pg_schema, postgres_base_url
+from tests.support.backends import (
+    create_pg_schema,
+    drop_pg_schema,
+    postgres_base_url,
+    run_with_db,
+)
 from tests.support.harness import Account, Harness
 
 _PG = postgres_base_url()
@@ -74,18 +78,8 @@ def on_db(
         url, schema = create_pg_schema(_PG)
     migrate(url)
 
-    def run(check: Callable[[Database], Awaitable[None]]) -> None:
-        async def go() -> None:
-            db = Database(url, pool_size=2)
-            try:
-                await check(db)
-            finally:
-                await db.dispose()
-
-        asyncio.run(go())
-
     try:
-        yield run
+        yield lambda check: run_with_db(url, check)
     finally:
         if schema is not None:
             assert _PG is not None

@@ -7,8 +7,12 @@ its own, dropped at the end.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
+from collections.abc import Awaitable, Callable
+
+from openband.store.db import Database
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -46,3 +50,16 @@ def drop_pg_schema(base_url: str, schema: str) -> None:
 
     with psycopg.connect(base_url, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def run_with_db(url: str, check: Callable[[Database], Awaitable[None]], pool_size: int = 2) -> None:
+    """Runs `check(db)` on a fresh Database of `url`, disposed after (store-level tests)."""
+
+    async def go() -> None:
+        db = Database(url, pool_size=pool_size)
+        try:
+            await check(db)
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())

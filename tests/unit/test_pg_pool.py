@@ -14,7 +14,12 @@ import pytest
 from sqlalchemy import text
 
 from openband.store.db import Database
-from tests.support.backends import create_pg_schema, drop_pg_schema, postgres_base_url
+from tests.support.backends import (
+    create_pg_schema,
+    drop_pg_schema,
+    postgres_base_url,
+    run_with_db,
+)
 
 _PG = postgres_base_url()
 pytestmark = pytest.mark.skipif(_PG is None, reason="no PostgreSQL")
@@ -27,18 +32,8 @@ def run_on_db() -> Iterator[Callable[[int, Callable[[Database], Awaitable[None]]
     assert _PG is not None
     url, schema = create_pg_schema(_PG)
 
-    def run(pool_size: int, check: Callable[[Database], Awaitable[None]]) -> None:
-        async def go() -> None:
-            db = Database(url, pool_size=pool_size)
-            try:
-                await check(db)
-            finally:
-                await db.dispose()
-
-        asyncio.run(go())
-
     try:
-        yield run
+        yield lambda pool_size, check: run_with_db(url, check, pool_size)
     finally:
         drop_pg_schema(_PG, schema)
 
