@@ -272,7 +272,9 @@ async def queued_count(conn: AsyncConnection) -> int:
 
 
 async def next_due(conn: AsyncConnection) -> datetime | None:
-    return aware((await conn.execute(select(func.min(_r.c.send_at)))).scalar())
+    # The WHERE lets SQLite use the partial index (it has no min() shortcut without it).
+    q = select(func.min(_r.c.send_at)).where(_r.c.send_at.is_not(None))
+    return aware((await conn.execute(q)).scalar())
 
 
 async def transition(

@@ -371,7 +371,15 @@ message_recipients = Table(
     Index("ix_msgrcpt_account_source", "account_id", "source_tn"),
     Index("ix_msgrcpt_account_dest", "account_id", "recipient"),
     # The send pipeline's claim column: not NULL = still to hand to the carrier (migration 0005).
-    Index("ix_msgrcpt_due", "send_at"),
+    # Only those rows (migration 0010): a recipient handed over leaves the index instead of
+    # adding a NULL entry that stays forever. Queries say `send_at <= x` or `IS NOT NULL`,
+    # which both backends take as implying the predicate.
+    Index(
+        "ix_msgrcpt_due",
+        "send_at",
+        sqlite_where=text("send_at IS NOT NULL"),
+        postgresql_where=text("send_at IS NOT NULL"),
+    ),
 )
 
 # Media: uploaded by users (PUT /media/{id}) or stored from inbound MMS. Kept 48 h by default.
