@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
+    String,
     and_,
     bindparam,
     func,
@@ -29,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openband.store.db import insert_many
+from openband.store.db import insert_many, one_of
 from openband.store.schema import (
     accounts,
     message_recipients,
@@ -130,11 +132,35 @@ async def save_slots(conn: AsyncConnection, slots: dict[str, datetime], dialect:
 # --- pipeline ----------------------------------------------------------------------------------
 
 
-def _keys_in(keys: list[tuple[str, str]]) -> Any:
-    """(message_id, recipient) IN keys, with message_id IN (...) beside it: SQLite's planner
-    scans the whole table for a row-value IN list, but searches the primary key for this."""
+# On PostgreSQL the keys go as two arrays: one statement text whatever the batch size, so
+# psycopg converts it once and the server keeps it prepared. An IN list renders a parameter per
+# key (a new text per size, which psycopg converted uncached: a tenth of the send pump's CPU).
+_unnest_keys = (
+    func.unnest(
+        bindparam("k_mids", type_=ARRAY(String())), bindparam("k_rcpts", type_=ARRAY(String()))
+    )
+    .table_valued("mid", "rcpt")
+    .render_derived(name="k")
+)
+_KEYS_PG = tuple_(_r.c.message_id, _r.c.recipient).in_(
+    select(_unnest_keys.c.mid, _unnest_keys.c.rcpt)
+)
+
+
+def _keys_in(keys: list[tuple[str, str]], postgres: bool) -> tuple[Any, dict[str, Any]]:
+    """The condition "(message_id, recipient) is one of keys" and its parameters.
+
+    SQLite: the keys inline, with message_id IN (...) beside them: its planner scans the whole
+    table for a row-value IN list, but searches the primary key for this."""
+    if postgres:
+        return _KEYS_PG, {"k_mids": [k[0] for k in keys], "k_rcpts": [k[1] for k in keys]}
     mids = list(dict.fromkeys(k[0] for k in keys))
-    return and_(_r.c.message_id.in_(mids), tuple_(_r.c.message_id, _r.c.recipient).in_(keys))
+    cond = and_(_r.c.message_id.in_(mids), tuple_(_r.c.message_id, _r.c.recipient).in_(keys))
+    return cond, {}
+
+
+def _is_pg(conn: AsyncConnection) -> bool:
+    return conn.dialect.name == "postgresql"
 
 
 # Not frozen (a frozen __init__ pays per field, on the hot path): treat as immutable.
@@ -234,8 +260,8 @@ async def lease(
 ) -> None:
     """Put claimed recipients back under a lease (their hand-over waits for media checks)."""
     for i in range(0, len(keys), 400):
-        chunk = list(keys[i : i + 400])
-        await conn.execute(update(_r).where(_keys_in(chunk)).values(send_at=lease_until))
+        cond, params = _keys_in(list(keys[i : i + 400]), _is_pg(conn))
+        await conn.execute(update(_r).where(cond).values(send_at=lease_until), params)
 
 
 async def hand_over(
@@ -244,12 +270,13 @@ async def hand_over(
     """Clear send_at of claims still ours (same lease); returns those keys."""
     ours: set[tuple[str, str]] = set()
     for i in range(0, len(keys), 400):
-        chunk = list(keys[i : i + 400])
+        cond, params = _keys_in(list(keys[i : i + 400]), _is_pg(conn))
         result = await conn.execute(
             update(_r)
-            .where(_keys_in(chunk), _r.c.send_at == lease_until)
+            .where(cond, _r.c.send_at == lease_until)
             .values(send_at=None)
-            .returning(_r.c.message_id, _r.c.recipient)
+            .returning(_r.c.message_id, _r.c.recipient),
+            params,
         )
         ours.update((r[0], r[1]) for r in result)
     return ours
@@ -258,9 +285,9 @@ async def hand_over(
 async def hand_over_all(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -> None:
     """Mark claimed recipients as handed to the carrier (send_at NULL) where no report did."""
     for i in range(0, len(keys), 400):
-        chunk = list(keys[i : i + 400])
+        cond, params = _keys_in(list(keys[i : i + 400]), _is_pg(conn))
         await conn.execute(
-            update(_r).where(_keys_in(chunk), _r.c.send_at.is_not(None)).values(send_at=None)
+            update(_r).where(cond, _r.c.send_at.is_not(None)).values(send_at=None), params
         )
 
 
@@ -314,19 +341,21 @@ async def transition_many(
     if carrier_name is not None:
         values["carrier_name"] = carrier_name
     moved: set[tuple[str, str]] = set()
-    allowed = list(from_statuses)
+    pg = _is_pg(conn)
     for i in range(0, len(keys), 400):
         chunk = list(keys[i : i + 400])
-        cond = (
-            and_(_r.c.message_id == chunk[0][0], _r.c.recipient == chunk[0][1])
-            if len(chunk) == 1
-            else _keys_in(chunk)
-        )
+        if len(chunk) == 1:
+            cond: Any = and_(_r.c.message_id == chunk[0][0], _r.c.recipient == chunk[0][1])
+            params: dict[str, Any] = {}
+        else:
+            cond, params = _keys_in(chunk, pg)
+        params["allowed"] = list(from_statuses)
         result = await conn.execute(
             update(_r)
-            .where(cond, _r.c.status.in_(allowed))
+            .where(cond, one_of(_r.c.status, "allowed", postgres=pg))
             .values(**values)
-            .returning(_r.c.message_id, _r.c.recipient)
+            .returning(_r.c.message_id, _r.c.recipient),
+            params,
         )
         moved.update((r[0], r[1]) for r in result)
     return moved
