@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import uvloop
@@ -188,10 +187,15 @@ async def engine(db_url: str, url: str, n: int, per_host: int) -> dict[str, floa
 
 def processes_drain(db_url: str, url: str, n: int, processes: int) -> float:
     """Delivery alone from `processes` delivery processes, as `openband serve
-    --delivery-processes N` runs them (delivery/process.py): n events are enqueued and held under
-    a claim, the processes started and left to settle, then the claim is released and the
-    processes nudged; returns the seconds until every event is delivered."""
+    --delivery-processes N` runs them (delivery/process.py): the processes are started and left
+    to settle, stopped (SIGSTOP) while n events are enqueued, then continued and nudged; returns
+    the seconds until every event is delivered.
+
+    Stopping them, rather than holding the events under a claim and releasing it, leaves each
+    event as one row version, as an enqueue does in service: the hold and the release were two
+    UPDATEs of every row, three versions with their index entries for the claim to step over."""
     import asyncio as aio
+    import signal
 
     from sqlalchemy import text
 
@@ -199,32 +203,18 @@ def processes_drain(db_url: str, url: str, n: int, processes: int) -> float:
     from openband.delivery.process import Supervisor
     from openband.store.db import Database
 
-    hold = text(
-        "UPDATE callback_events SET claimed_by = 'bench-hold', claimed_until = :far, "
-        "next_attempt_at = :far"
-    )
-    release = text(
-        "UPDATE callback_events SET claimed_by = NULL, claimed_until = NULL, next_attempt_at = :ts"
-    )
     pending = text("SELECT 1 FROM callback_events WHERE status = 'pending' LIMIT 1")
-    far = datetime(2100, 1, 1, tzinfo=UTC)
 
-    async def prepare() -> None:
+    async def enqueue() -> None:
         db = Database(db_url)
         try:
             await _enqueue_all(db, url, n)
-            async with db.begin() as conn:
-                await conn.execute(hold, {"far": far})
         finally:
             await db.dispose()
 
-    async def run() -> float:
+    async def drained(t: float) -> float:
         db = Database(db_url)
         try:
-            async with db.begin() as conn:
-                await conn.execute(release, {"ts": datetime.now(UTC)})
-            t = time.perf_counter()
-            nudger.wake()
             while True:
                 async with db.connect() as conn:
                     if (await conn.execute(pending)).first() is None:
@@ -233,7 +223,6 @@ def processes_drain(db_url: str, url: str, n: int, processes: int) -> float:
         finally:
             await db.dispose()
 
-    uvloop.run(prepare())
     namespace = f"bench-{os.getpid()}-{time.monotonic_ns()}"
     env = {
         "OPENBAND_DATABASE_URL": db_url,
@@ -245,9 +234,19 @@ def processes_drain(db_url: str, url: str, n: int, processes: int) -> float:
     supervisor = Supervisor(env, processes)
     nudger = Nudger(namespace, processes)
     supervisor.start()
+    procs = [p for p in supervisor.procs if p is not None]
     try:
         time.sleep(3.0)  # imports and connections: not part of the figure
-        return uvloop.run(run())
+        for p in procs:
+            os.kill(p.pid, signal.SIGSTOP)
+        try:
+            uvloop.run(enqueue())
+        finally:
+            for p in procs:
+                os.kill(p.pid, signal.SIGCONT)
+        t = time.perf_counter()
+        nudger.wake()
+        return uvloop.run(drained(t))
     finally:
         supervisor.stop()
         nudger.close()
