@@ -240,19 +240,25 @@ def test_order_per_ordering_key(url: str) -> None:
         env.sink.script("/o", ["500", "500", "200"])
         types = ["message-sending", "message-sent", "message-delivered"]
         ids = [
-            await env.enqueue(env.sink.url("/o"), {"type": t, "to": "+1"}, key="mX:+1")
+            await env.enqueue(
+                env.sink.url("/o"), {"type": t, "to": "+1"}, key="mX:+1", message_id="mX"
+            )
             for t in types
         ]
-        other = await env.enqueue(env.sink.url("/other"), key="mY:+1")
-        for eid in ids:
+        # Keys on either side of mX's range in bytewise order ('0' < ':' < ';' < 'a').
+        others = [
+            await env.enqueue(env.sink.url("/other"), key=f"{mid}:+1", message_id=mid)
+            for mid in ("mY", "mX0", "mXa")
+        ]
+        for eid in ids + others:
             await env.wait_status(eid, repo.DELIVERED)
-        await env.wait_status(other, repo.DELIVERED)
         seen = [r.headers["X-OpenBand-Event-Id"] for r in env.sink.on("/o")]
         # The first event's two failures hold the others back: nothing overtakes it.
         assert seen == [ids[0], ids[0], ids[0], ids[1], ids[2]]
         async with env.db.connect() as conn:
-            rows = await repo.list_events(conn, message_id="m1")
-        assert [r.seq for r in rows if r.ordering_key == "mX:+1"] == [1, 2, 3]
+            rows = await repo.list_events(conn, message_id="mX")
+        # A message's events, and only its own: one range of the key index (no index of their own).
+        assert [(r.id, r.seq) for r in rows] == [(ids[0], 1), (ids[1], 2), (ids[2], 3)]
 
     run(url, body)
 

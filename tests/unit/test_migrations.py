@@ -50,8 +50,9 @@ def _diff(url: str) -> list[object]:
         engine.dispose()
 
 
-def _index_def(url: str, name: str) -> str:
-    """The index's definition as the database keeps it (alembic does not compare predicates)."""
+def _index_def(url: str, name: str) -> str | None:
+    """The index's definition as the database keeps it (alembic does not compare predicates),
+    or None when there is no such index."""
     engine = make_sync_engine(url)
     try:
         with engine.connect() as conn:
@@ -59,9 +60,29 @@ def _index_def(url: str, name: str) -> str:
                 q = "SELECT indexdef FROM pg_indexes WHERE indexname = :n AND schemaname = current_schema()"
             else:
                 q = "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :n"
-            return str(conn.execute(text(q), {"n": name}).scalar_one())
+            return conn.execute(text(q), {"n": name}).scalar_one_or_none()
     finally:
         engine.dispose()
+
+
+def _key_collation(url: str) -> str | None:
+    """callback_events.ordering_key's collation on PostgreSQL (None: the database default)."""
+    engine = make_sync_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                text(
+                    "SELECT collation_name FROM information_schema.columns WHERE table_schema ="
+                    " current_schema() AND table_name = 'callback_events'"
+                    " AND column_name = 'ordering_key'"
+                )
+            ).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def _bare(sql: str | None) -> str:
+    return (sql or "").replace("(", "").replace(")", "").replace("::text", "").replace('"', "")
 
 
 def _foreign_keys(url: str, table: str) -> list[str]:
@@ -85,16 +106,27 @@ def test_migrations_match_the_schema_and_the_newest_one_reverses(url: str) -> No
     assert _foreign_keys(url, "callback_attempts") == []
     assert _foreign_keys(url, "phone_numbers")
     # The due index holds only recipients still to send (0010).
-    assert "WHERE send_at IS NOT NULL" in _index_def(url, "ix_msgrcpt_due").replace(
-        "(", ""
-    ).replace(")", "")
+    assert "WHERE send_at IS NOT NULL" in _bare(_index_def(url, "ix_msgrcpt_due"))
+    # 0011: no message index (a range of the key index instead, in bytewise order), and the
+    # retention sweep's index holds finished events only.
+    pg = url.startswith("postgresql")
+    assert _index_def(url, "ix_callback_events_message") is None
+    assert _index_def(url, "ix_callback_events_created") is None
+    finished = _bare(_index_def(url, "ix_callback_events_finished"))
+    assert "delivered" in finished and "expired" in finished and "WHERE" in finished
+    if pg:
+        assert _key_collation(url) == "C"
     engine = make_sync_engine(url)
     try:
         with engine.begin() as conn:
             cfg = _config()
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "-1")
-        assert "WHERE" not in _index_def(url, "ix_msgrcpt_due")
+        assert _index_def(url, "ix_callback_events_finished") is None
+        assert "WHERE" not in _bare(_index_def(url, "ix_callback_events_created"))
+        assert _index_def(url, "ix_callback_events_message") is not None
+        if pg:
+            assert _key_collation(url) is None
         with engine.begin() as conn:
             cfg = _config()
             cfg.attributes["connection"] = conn

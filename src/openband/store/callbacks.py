@@ -54,6 +54,21 @@ def host_key(url: str) -> str:
     return f"{scheme}://{(parts.hostname or '').lower()}:{port}"[:300]
 
 
+def message_key(message_id: str, recipient: str) -> str:
+    """The ordering key of a message's events to one recipient. Keys sort bytewise (see
+    schema.callback_events), so one message's keys are one range of the key index."""
+    return f"{message_id}:{recipient}"
+
+
+def _message_keys(message_id: str) -> Any:
+    # ':' + 1 == ';': every key "<message_id>:..." and nothing else, in bytewise order.
+    return and_(
+        _e.c.ordering_key >= message_key(message_id, ""),
+        _e.c.ordering_key < f"{message_id};",
+        _e.c.message_id == message_id,
+    )
+
+
 def _aware(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt  # SQLite returns naive UTC
 
@@ -145,8 +160,9 @@ async def enqueue(
         await conn.execute(_INSERT, rows)
 
 
-# The literal (not a bound parameter) lets both backends use the partial pending index.
+# Literals (not bound parameters) let both backends use the partial indexes.
 _PENDING = literal_column("'pending'")
+_FINISHED = _e.c.status.in_([literal_column(f"'{DELIVERED}'"), literal_column(f"'{EXPIRED}'")])
 
 # An earlier event of the same key still pending holds this one back (seq; ties broken by id).
 # "Not delivered or expired" rather than "= 'pending'" on purpose: the latter matches the partial
@@ -387,7 +403,7 @@ async def purge_finished(conn: AsyncConnection, before: datetime, limit: int) ->
         r[0]
         for r in await conn.execute(
             select(_e.c.id)
-            .where(_e.c.created_at < before, _e.c.status.in_([DELIVERED, EXPIRED]))
+            .where(_e.c.created_at < before, _FINISHED)  # ix_callback_events_finished
             .order_by(_e.c.created_at)
             .limit(limit)
         )
@@ -491,7 +507,7 @@ async def list_events(
 ) -> list[EventRow]:
     q = select(*_EVENT_COLS)
     if message_id is not None:
-        q = q.where(_e.c.message_id == message_id)
+        q = q.where(_message_keys(message_id))
     if event_id is not None:
         q = q.where(_e.c.id == event_id)
     if account_id is not None:

@@ -266,7 +266,15 @@ callback_events = Table(
     Column("application_id", String(36), nullable=True),
     Column("kind", String(16), nullable=False),  # "messaging" | "voice"
     Column("message_id", String(64), nullable=True),
-    Column("ordering_key", String(160), nullable=False),
+    # Bytewise order (COLLATE "C" on PostgreSQL; SQLite's BINARY default) so that the keys of
+    # one message, "<message id>:<recipient>" (store/callbacks.message_key), are one range of
+    # ix_callback_events_key_seq: that range is how events are looked up by message, with no
+    # index of their own.
+    Column(
+        "ordering_key",
+        String(160).with_variant(String(160, collation="C"), "postgresql"),
+        nullable=False,
+    ),
     Column("seq", BigInteger, nullable=False),
     Column("event_type", String(64), nullable=False),
     Column("url", Text, nullable=False),
@@ -293,12 +301,19 @@ callback_events = Table(
         sqlite_where=text("status = 'pending'"),
         postgresql_where=text("status = 'pending'"),
     ),
-    # Neither column ever changes, so status updates leave this index alone; serves the
-    # enqueue's max(seq) and the claim's "earlier pending event of the key" probe.
+    # Serves the enqueue's max(seq), the claim's "earlier pending event of the key" probe and
+    # the lookup by message (a key range, see ordering_key).
     Index("ix_callback_events_key_seq", "ordering_key", "seq"),
-    Index("ix_callback_events_message", "message_id"),
-    # The retention sweep (store/callbacks.purge_finished) reads the oldest rows first.
-    Index("ix_callback_events_created", "created_at"),
+    # The retention sweep (store/callbacks.purge_finished) reads finished events only. Partial
+    # so that the enqueue and the claim, which write a pending row version, add no entry here:
+    # every index of a table gains an entry at each such write (PostgreSQL's updates here are
+    # not HOT: the pending index's column changes).
+    Index(
+        "ix_callback_events_finished",
+        "created_at",
+        sqlite_where=text("status IN ('delivered', 'expired')"),
+        postgresql_where=text("status IN ('delivered', 'expired')"),
+    ),
 )
 
 callback_attempts = Table(

@@ -201,7 +201,7 @@ class MessagingSink:
             account_id=m.account_id,
             application_id=m.application_id,
             kind="messaging",
-            ordering_key=f"{m.id}:{report.recipient}",
+            ordering_key=callbacks_repo.message_key(m.id, report.recipient),
             event_type=event_type,
             url=url,
             payload=outbox.encode_body([event]),
@@ -328,7 +328,7 @@ class MessagingSink:
                 url=url,
                 body_events=[event],
                 auth=auth,
-                ordering_key=f"{mid}:{d.tn}",
+                ordering_key=callbacks_repo.message_key(mid, d.tn),
                 message_id=mid,
                 retry_hours=self.settings.callback_retry_hours,
             )
