@@ -201,7 +201,7 @@ def _settings_env(settings: Settings) -> dict[str, str]:
 
 def _ensure_dev_account(settings: Settings) -> None:
     from openband.core import accounts as core
-    from openband.core.errors import Conflict
+    from openband.errors import Conflict
     from openband.store import accounts as repo
 
     async def go(db) -> core.NewAccount | None:  # type: ignore[no-untyped-def]
@@ -249,8 +249,8 @@ def accounts_create(
 ) -> None:
     """Create an account with its Dashboard/v2 and (optionally) v1 credentials."""
     from openband.core import accounts as core
-    from openband.core.errors import CoreError
     from openband.core.ratelimit import PRESETS
+    from openband.errors import CoreError
 
     if bool(api_token) != bool(api_secret):
         raise typer.BadParameter("--api-token and --api-secret go together")
@@ -307,7 +307,7 @@ def accounts_set_password(
 ) -> None:
     """Change a password; running servers stop accepting the old one within seconds."""
     from openband.core import accounts as core
-    from openband.core.errors import CoreError
+    from openband.errors import CoreError
 
     async def go(db) -> None:  # type: ignore[no-untyped-def]
         async with db.begin() as conn:
@@ -338,7 +338,7 @@ def callbacks_list(
     config: ConfigOpt = None,
 ) -> None:
     """Every callback event with each delivery attempt (time, status, latency, next retry)."""
-    from openband.core.clock import iso
+    from openband.clock import iso
     from openband.store import callbacks as repo
 
     async def go(db):  # type: ignore[no-untyped-def]

@@ -27,7 +27,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
-from openband.core.clock import now
+from openband.clock import now
 from openband.store import callbacks as callbacks_repo
 from openband.store import messages as messages_repo
 

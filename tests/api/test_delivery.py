@@ -14,8 +14,8 @@ import orjson
 import pytest
 from sqlalchemy import text, update
 
+from openband.clock import now
 from openband.config import Settings
-from openband.core.clock import now
 from openband.delivery import outbox, signing
 from openband.delivery.worker import DeliveryWorker
 from openband.store import callbacks as repo

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from openband.core.clock import iso
+from openband.clock import iso
 from openband.store.db import Database
 from openband.store.schema import message_recipients
 from tests.support.harness import Account, Harness
@@ -653,7 +653,7 @@ def test_media_size_limit_and_paging(harness: Harness) -> None:
     )
 
     async def many(db):  # type: ignore[no-untyped-def]
-        from openband.core.clock import now
+        from openband.clock import now
         from openband.store import media as repo
 
         at = now()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openband.core.clock import now
+from openband.clock import now
 from openband.network import simulator as sim
 from openband.network.base import InboundMessage, StatusReport
 from openband.store.db import Database

@@ -7,8 +7,8 @@ import secrets
 import pytest
 from lxml import etree
 
+from openband.clock import now
 from openband.core import provisioning
-from openband.core.clock import now
 from openband.store.schema import phone_numbers
 from tests.support.harness import Account
 from tests.support.seed004 import CREATE_SIPPEER, ENABLE_MMS, ENABLE_SMS

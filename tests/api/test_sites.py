@@ -7,9 +7,9 @@ import secrets
 import pytest
 from lxml import etree
 
+from openband.clock import now
 from openband.core import provisioning
-from openband.core.clock import now
-from openband.core.errors import NotFound
+from openband.errors import NotFound
 from openband.store.schema import phone_numbers
 from tests.support.harness import Account
 from tests.support.seed004 import CREATE_SITE, CREATE_UC_SITE

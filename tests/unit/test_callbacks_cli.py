@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from openband import cli
 from openband.cli import app
-from openband.core.clock import now
+from openband.clock import now
 from openband.delivery import outbox
 from openband.store import callbacks as repo
 from openband.store.db import Database, migrate

@@ -1,4 +1,4 @@
-"""core/clock.iso: Bandwidth's timestamps, ISO-8601 UTC with milliseconds and `Z`."""
+"""clock.iso: Bandwidth's timestamps, ISO-8601 UTC with milliseconds and `Z`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from openband.core.clock import iso, parse_iso
+from openband.clock import iso, parse_iso
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import re
 import time
 import uuid
 
-from openband.core import ids
+from openband import ids
 
 
 def test_event_ids_are_uuid7_in_time_order() -> None:

@@ -10,8 +10,8 @@ import pytest
 
 from openband.config import Settings
 from openband.core import inventory as inv
-from openband.core.errors import InvalidInput
 from openband.core.inventory import Inventory, NumberInfo, Search
+from openband.errors import InvalidInput
 from openband.store import accounts as accounts_repo
 from openband.store.db import Database, make_sync_engine, migrate
 from openband.store.schema import inventory_numbers, phone_numbers
@@ -52,7 +52,7 @@ def own(url: str, tns: list[str]) -> None:
     async def go(_inv: Inventory, conn) -> None:  # type: ignore[no-untyped-def]
         if await accounts_repo.get_account(conn, "owner") is None:
             await accounts_repo.insert_account(conn, "owner", "Owner", None, {})
-        from openband.core.clock import now
+        from openband.clock import now
 
         for tn in tns:
             await conn.execute(

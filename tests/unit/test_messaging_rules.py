@@ -8,7 +8,7 @@ import pytest
 
 from openband.core import messaging as m
 from openband.core import ratelimit as rl
-from openband.core.errors import InvalidInput
+from openband.errors import InvalidInput
 from openband.store.messages import SenderRow
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from openband.core.clock import now
-from openband.core.ids import event_id
+from openband.clock import now
+from openband.ids import event_id
 from openband.store import callbacks as repo
 from openband.store.db import Database
 

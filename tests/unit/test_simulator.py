@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openband.core.clock import now
-from openband.core.errors import InvalidInput
+from openband.clock import now
+from openband.errors import InvalidInput
 from openband.network import simulator as sim
 from openband.network.base import InboundMessage, OutboundMessage, StatusReport
 from openband.store.db import Database, migrate

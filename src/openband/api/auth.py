@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from openband.api.context import ctx
 from openband.core.accounts import Principal
-from openband.core.errors import Forbidden, Unauthorized
+from openband.errors import Forbidden, Unauthorized
 
 
 def basic_credentials(request: Request) -> tuple[str, str]:

@@ -27,10 +27,10 @@ from openband.api.auth import authenticate
 from openband.api.body import BodyTooLarge, read_body
 from openband.api.context import AppContext, base_url, ctx
 from openband.api.middleware import RequestLog, log_request, log_requests, new_request_id
+from openband.clock import iso, now
 from openband.core import messaging as core
 from openband.core.accounts import KIND_BASIC, KIND_V1
-from openband.core.clock import iso, now
-from openband.core.errors import CoreError, Forbidden, NotFound
+from openband.errors import CoreError, Forbidden, NotFound
 from openband.store import media as media_repo
 
 log = logging.getLogger(__name__)

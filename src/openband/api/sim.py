@@ -30,12 +30,12 @@ from starlette.responses import JSONResponse
 from openband.api.auth import authenticate
 from openband.api.body import BodyTooLarge, read_body
 from openband.api.context import AppContext, ctx
+from openband.clock import iso, now, parse_iso
 from openband.core import segments
 from openband.core.accounts import KIND_BASIC, Principal
-from openband.core.clock import iso, now, parse_iso
-from openband.core.errors import CoreError, Forbidden, InvalidInput, NotFound
 from openband.core.phone import to_e164
 from openband.delivery.http import HttpClient, MediaError, MediaTooLarge
+from openband.errors import CoreError, Forbidden, InvalidInput, NotFound
 from openband.network import simulator as sim
 from openband.network.base import CarrierSink, MediaItem
 from openband.store import numbers

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openband.core.errors import Conflict, InvalidInput, NotFound
+from openband.errors import Conflict, InvalidInput, NotFound
 from openband.store import accounts as repo
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1

@@ -45,7 +45,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from openband.core.errors import InvalidInput
+from openband.errors import InvalidInput
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openband.core.clock import now
+from openband.clock import now
 from openband.store import jobs as repo
 from openband.store.db import Database
 

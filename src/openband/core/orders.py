@@ -18,11 +18,12 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openband.core import ids, phone
+from openband import ids
+from openband.clock import now
+from openband.core import phone
 from openband.core import provisioning as prov
-from openband.core.clock import now
-from openband.core.errors import InvalidInput, NotFound
 from openband.core.inventory import Inventory, NumberInfo, Search
+from openband.errors import InvalidInput, NotFound
 from openband.store import jobs as jobs_repo
 from openband.store import numbers as numbers_repo
 from openband.store import orders as repo

@@ -6,7 +6,7 @@ import re
 
 import phonenumbers
 
-from openband.core.errors import InvalidInput
+from openband.errors import InvalidInput
 
 _TEN = re.compile(r"^[2-9]\d{2}[2-9]\d{6}$")
 

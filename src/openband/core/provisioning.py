@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openband.core import ids
-from openband.core.errors import Conflict, InvalidInput, NotFound
+from openband import ids
+from openband.errors import Conflict, InvalidInput, NotFound
 from openband.store import provisioning as repo
 from openband.store.provisioning import ApplicationRow, AssociatedPeer, PeerRow, SiteRow
 

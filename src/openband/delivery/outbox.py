@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openband.core.clock import now
-from openband.core.ids import event_id as new_event_id
+from openband.clock import now
+from openband.ids import event_id as new_event_id
 from openband.store import callbacks as repo
 
 DEFAULT_RETRY_HOURS = 24.0

@@ -30,8 +30,8 @@ from collections import Counter, deque
 from datetime import timedelta
 
 from openband import metrics
+from openband.clock import now
 from openband.config import Settings
-from openband.core.clock import now
 from openband.core.priority import AcceptPriority
 from openband.delivery import signing
 from openband.delivery.http import AttemptResult, HttpClient

@@ -32,11 +32,11 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openband.clock import now
 from openband.core import segments
-from openband.core.clock import now
-from openband.core.errors import InvalidInput
 from openband.core.messaging.codes import ERROR_DESCRIPTIONS, describe_error
 from openband.core.messaging.validation import MAX_TEXT
+from openband.errors import InvalidInput
 from openband.network.base import (
     CarrierSink,
     InboundMessage,

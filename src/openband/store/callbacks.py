@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openband.core.clock import now as utcnow
+from openband.clock import now as utcnow
 from openband.store.db import insert_rows, one_of
 from openband.store.schema import callback_attempts, callback_events
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openband.core.clock import now
+from openband.clock import now
 from openband.store.schema import jobs
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openband.core.clock import now
+from openband.clock import now
 from openband.store.schema import phone_numbers
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openband.core.clock import now
+from openband.clock import now
 from openband.store.schema import order_history, order_tns, orders
 
 

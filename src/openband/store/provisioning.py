@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openband.core.clock import now
+from openband.clock import now
 from openband.store.schema import applications, phone_numbers, sip_peers, sites
 
 # Nullable JSON columns: Python None must become SQL NULL, not the JSON literal 'null'.

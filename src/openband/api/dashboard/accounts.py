@@ -9,7 +9,7 @@ from starlette.responses import Response
 from openband.api.context import ctx
 from openband.api.dashboard.routing import DashboardRouter, principal
 from openband.api.dashboard.xml import XmlDoc, xml_response
-from openband.core.errors import NotFound
+from openband.errors import NotFound
 from openband.store import accounts as repo
 
 router = DashboardRouter()

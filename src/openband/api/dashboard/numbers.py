@@ -14,10 +14,10 @@ from openband.api.auth import authenticate
 from openband.api.context import ctx
 from openband.api.dashboard.orders import _date, _links, _xml
 from openband.api.dashboard.routing import DASHBOARD_KINDS, DashboardRouter, principal
+from openband.clock import iso
 from openband.core import phone
 from openband.core import provisioning as prov
-from openband.core.clock import iso
-from openband.core.errors import InvalidInput, NotFound
+from openband.errors import InvalidInput, NotFound
 from openband.store import numbers as repo
 
 router = DashboardRouter()

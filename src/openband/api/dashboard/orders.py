@@ -15,10 +15,10 @@ from openband.api.body import read_body
 from openband.api.context import ctx
 from openband.api.dashboard.routing import DashboardRouter, location, principal
 from openband.api.dashboard.xml import XML_MEDIA_TYPE, local, parse_tree
+from openband.clock import iso, parse_iso
 from openband.core import orders as core
 from openband.core import phone
-from openband.core.clock import iso, parse_iso
-from openband.core.errors import InvalidInput
+from openband.errors import InvalidInput
 from openband.store import orders as repo
 
 router = DashboardRouter()

@@ -21,7 +21,7 @@ from openband.api.body import BodyTooLarge, read_body
 from openband.api.context import base_url
 from openband.api.dashboard.xml import XML_MEDIA_TYPE, M, error_document, parse_doc
 from openband.core.accounts import KIND_BASIC, Principal
-from openband.core.errors import CoreError
+from openband.errors import CoreError
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from openband.api.context import ctx
 from openband.api.dashboard.routing import DashboardRouter, body_doc, principal
 from openband.api.dashboard.xml import XML_MEDIA_TYPE, XmlDoc, parse_doc, xml_response
 from openband.core import provisioning as core
-from openband.core.errors import InvalidInput
+from openband.errors import InvalidInput
 
 router = DashboardRouter()
 

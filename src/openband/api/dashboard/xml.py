@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from pydantic_xml import BaseXmlModel
 from starlette.responses import Response
 
-from openband.core.errors import InvalidInput
+from openband.errors import InvalidInput
 
 XML_MEDIA_TYPE = "application/xml"
 _FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from openband.core.clock import iso
+from openband.clock import iso
 
 
 def message_body(

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openband import metrics
+from openband.clock import now
 from openband.core import ratelimit, segments
-from openband.core.clock import now
 from openband.core.messaging.cache import TtlCache
 from openband.core.messaging.callbacks import message_body
 from openband.core.messaging.codes import (

@@ -12,10 +12,10 @@ from typing import Any
 
 import orjson
 
-from openband.core.clock import iso, parse_iso
-from openband.core.errors import InvalidInput
+from openband.clock import iso, parse_iso
 from openband.core.messaging.codes import DIRECTIONS, MESSAGE_TYPES, STATUSES
 from openband.core.phone import to_e164
+from openband.errors import InvalidInput
 from openband.store import messages as repo
 
 MAX_LIST_WINDOW = 10_000

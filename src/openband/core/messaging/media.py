@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from openband.core.errors import NotFound
+from openband.errors import NotFound
 
 MAX_MEDIA_ID = 1024
 _MEDIA_PATH = re.compile(r"^(?:/api/v2)?/users/(?P<account>[^/]+)/media/(?P<media_id>.+)$")

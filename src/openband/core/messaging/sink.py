@@ -12,9 +12,8 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openband.core import ids
-from openband.core.clock import iso, now
-from openband.core.errors import InvalidInput
+from openband import ids
+from openband.clock import iso, now
 from openband.core.messaging.cache import TtlCache, _Lru
 from openband.core.messaging.callbacks import (
     inbound_callback_target,
@@ -25,6 +24,7 @@ from openband.core.messaging.codes import CALLBACK_TYPES, E_UNKNOWN, FORWARD, de
 from openband.core.messaging.media import _MEDIA_PATH, media_url, safe_media_name
 from openband.core.phone import to_e164
 from openband.delivery import outbox
+from openband.errors import InvalidInput
 from openband.network.base import InboundMessage, StatusReport
 from openband.store import callbacks as callbacks_repo
 from openband.store import media as media_repo

@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from openband.clock import parse_iso
 from openband.core import segments
-from openband.core.clock import parse_iso
-from openband.core.errors import InvalidInput, TooMany
 from openband.core.phone import to_e164
+from openband.errors import InvalidInput, TooMany
 from openband.store import messages as repo
 
 MAX_RECIPIENTS = 10
