@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import importlib
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +79,18 @@ def index() -> inv.ExchangeIndex:
 
 
 # --- geography -----------------------------------------------------------------------------------
+
+
+def test_child_processes_run(caplog: pytest.LogCaptureFixture) -> None:
+    """The exchange index and the zip table are read in child processes; a broken child command
+    only logs a warning and falls back to building in process."""
+    from openband.core.inventory import geography, index
+
+    with caplog.at_level(logging.WARNING):
+        built = index._load_index()
+        zips = sum(1 for _ in geography._zip_rows())
+    assert not caplog.records
+    assert len(built.exchanges) > 25_000 and zips > 30_000
 
 
 def test_index_is_real_nanp_geography(index: inv.ExchangeIndex) -> None:
@@ -322,7 +337,14 @@ def test_import_switches_the_source(imported_url: str) -> None:
     assert len(search(url, state="NM", rate_center="albuquerqu")) == 2
     tf = search(url, toll_free_wildcard="88*")
     assert [n.tn for n in tf] == ["+18885550199"] and tf[0].toll_free
+    assert search(url, toll_free_wildcard="81*") == []  # a pattern no toll-free code matches
+    assert [n.tn for n in search(url, toll_free_vanity="5550199")] == ["+18885550199"]
     assert [n.tn for n in search(url, local_vanity="0102", area_code="505")] == ["+15055550102"]
+    assert len(search(url, local_vanity="5550", state="NM")) == 3
+    assert search(url, local_vanity="5550", ends_in=True, state="NM") == []
+    assert [n.tn for n in search(url, local_vanity="0102", ends_in=True, state="NM")] == [
+        "+15055550102"
+    ]
     assert run(url, lambda i, c: i.lookup(c, "+15055550100")) == nm[0]
     assert run(url, lambda i, c: i.lookup(c, "+19192121234")) is None
     own(url, ["+15055550100"])
@@ -505,6 +527,7 @@ def test_concurrent_searches_while_the_index_loads(
     more of them than the pool's size must not block the event loop on a checkout."""
     import time
 
+    from openband.core.inventory import index as index_module
     from openband.store.inventory import run_read
 
     index = inv.exchange_index()
@@ -513,8 +536,8 @@ def test_concurrent_searches_while_the_index_loads(
         time.sleep(0.3)
         return index
 
-    monkeypatch.setattr(inv, "_INDEX", None)
-    monkeypatch.setattr(inv, "exchange_index", slow_index)
+    monkeypatch.setattr(index_module, "_INDEX", None)
+    monkeypatch.setattr(index_module, "exchange_index", slow_index)
 
     async def go() -> list[list[str]]:
         db = Database(db_url)
@@ -532,3 +555,32 @@ def test_concurrent_searches_while_the_index_loads(
 
     found = asyncio.run(go())
     assert len(found) == 40 and all(f == found[0] and len(f) == 3 for f in found)
+
+
+# --- module structure ----------------------------------------------------------------------------
+
+
+def test_package_exports_resolve_and_match_their_static_imports() -> None:
+    """The package loads its re-exports lazily: each one resolves, and the TYPE_CHECKING imports
+    that static checkers read name the same modules."""
+    prefix = "openband.core.inventory."
+    static = {
+        a.name: str(node.module).removeprefix(prefix)
+        for node in ast.walk(ast.parse(Path(inv.__file__).read_text()))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(prefix)
+        for a in node.names
+    }
+    homes = inv._HOMES
+    assert static == homes
+    for name, home in homes.items():
+        module = importlib.import_module(f"openband.core.inventory.{home}")
+        assert getattr(inv, name) is getattr(module, name)
+
+
+def test_store_does_not_import_core() -> None:
+    from openband.store import inventory as store
+
+    tree = ast.parse(Path(store.__file__).read_text())
+    imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert not [m for m in imported if m.startswith("openband.core")]
