@@ -96,25 +96,28 @@ async def bare_httpx(url: str, n: int) -> float:
 
 
 async def _enqueue_all(db, url: str, n: int, chunk: int = 500) -> None:  # type: ignore[no-untyped-def]
-    import orjson
-
     from openband.delivery import outbox
 
-    event = orjson.loads(BODY)[0]
+    body = BODY.decode() if isinstance(BODY, bytes) else BODY
     for start in range(0, n, chunk):
         async with db.begin() as conn:
-            for i in range(start, min(n, start + chunk)):
-                await outbox.enqueue(
-                    conn,
-                    account_id="9900001",
-                    application_id="93de2206-9669-4e07-948d-329f4b722ee2",
-                    kind="messaging",
-                    url=url,
-                    body_events=event,
-                    auth=("cbuser", "cbpass"),
-                    ordering_key=f"m{i}:+15550001",
-                    message_id=f"m{i}",
-                )
+            await outbox.enqueue(
+                conn,
+                [
+                    outbox.Webhook(
+                        account_id="9900001",
+                        application_id="93de2206-9669-4e07-948d-329f4b722ee2",
+                        kind="messaging",
+                        url=url,
+                        body=body,
+                        event_type="message-delivered",
+                        ordering_key=f"m{i}:+15550001",
+                        auth=("cbuser", "cbpass"),
+                        message_id=f"m{i}",
+                    )
+                    for i in range(start, min(n, start + chunk))
+                ],
+            )
 
 
 async def _wait_delivered(db, n: int, worker=None, timeout: float = 600) -> None:  # type: ignore[no-untyped-def]

@@ -46,3 +46,8 @@ class Conflict(CoreError):
 class TooMany(CoreError):
     status = 429
     kind = "too-many-requests"
+
+
+class TooLarge(CoreError):
+    status = 413
+    kind = "request-entity-too-large"

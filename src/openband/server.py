@@ -11,12 +11,10 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from openband import __version__
-from openband.api import health
-from openband.api.context import AppContext
+from openband import __version__, wiring
+from openband.api import health, messaging_v2, sim
 from openband.api.middleware import RequestLog
 from openband.config import Settings
-from openband.core.accounts import CredentialCache
 from openband.store.db import Database, migrate
 
 log = logging.getLogger(__name__)
@@ -57,21 +55,17 @@ class OpenBandApp(FastAPI):
 
 def create_app(settings: Settings, *, run_migrations: bool = True, workers: bool = True) -> FastAPI:
     db = Database(settings.database_url)
-    context = AppContext(
-        settings=settings, db=db, credentials=CredentialCache(settings.credential_cache_seconds)
-    )
+    node = wiring.build(settings, db)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if run_migrations:
             await asyncio.to_thread(migrate, settings.database_url)
-        from openband import wiring
-
-        await wiring.start(context, run_workers=workers)
+        await wiring.start(node, run_workers=workers)
         try:
             yield
         finally:
-            await wiring.stop(context)
+            await wiring.stop(node)
             await db.dispose()
 
     app = OpenBandApp(
@@ -89,16 +83,13 @@ def create_app(settings: Settings, *, run_migrations: bool = True, workers: bool
         # CPU. OpenBand does not use OTel; its request log carries the ids (api/middleware).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.ctx = context
+    app.state.node = node
+    app.state.platform = node.platform  # what the API modules reach (api/context.ctx)
     app.include_router(health.router)
-    from openband.api import messaging_v2
-
     # First: the hottest API is matched before the long Dashboard route lists. The SDK with
     # ignore_operation_servers=True sends the host's path as is: serve /api/v2 and unprefixed.
     for prefix in messaging_v2.PREFIXES:
         app.include_router(messaging_v2.router, prefix=prefix)
-    from openband.api import sim
-
     app.include_router(sim.router)
     dash = dashboard_router()
     for prefix in DASHBOARD_PREFIXES:

@@ -16,12 +16,13 @@ from sqlalchemy import text, update
 
 from openband.clock import now
 from openband.config import Settings
-from openband.delivery import outbox, signing
+from openband.delivery import signing
 from openband.delivery.worker import DeliveryWorker
 from openband.store import callbacks as repo
 from openband.store.db import Database, make_sync_engine, migrate
 from openband.store.schema import callback_events
 from tests.support.backends import create_pg_schema, drop_pg_schema, postgres_base_url
+from tests.support.outbox import enqueue_event
 from tests.support.webhook_sink import Sink, free_port
 
 _PG = postgres_base_url()
@@ -86,7 +87,7 @@ class Env:
         message_id: str | None = "m1",
     ) -> str:
         async with self.db.begin() as conn:
-            eid = await outbox.enqueue(
+            eid = await enqueue_event(
                 conn,
                 account_id="9900001",
                 application_id="app-1",
@@ -303,7 +304,7 @@ def test_dead_endpoint_does_not_delay_a_healthy_one(url: str) -> None:
             healthy = [f"ok{i}" for i in range(40)]
             async with env.db.begin() as conn:
                 for key in healthy:
-                    await outbox.enqueue(
+                    await enqueue_event(
                         conn,
                         account_id="a",
                         application_id=None,
@@ -404,7 +405,7 @@ def test_replay_sends_the_same_event_again(url: str) -> None:
 def test_lease_of_a_dead_worker_is_taken_over(url: str) -> None:
     async def body(env: Env) -> None:
         async with env.db.begin() as conn:
-            eid = await outbox.enqueue(
+            eid = await enqueue_event(
                 conn,
                 account_id="a",
                 application_id=None,
@@ -461,7 +462,7 @@ def test_two_workers_share_the_outbox_without_double_sends(url: str) -> None:
             async with env.db.begin() as conn:
                 for k in range(n_keys):
                     key = f"m{k}:+1"
-                    eid = await outbox.enqueue(
+                    eid = await enqueue_event(
                         conn,
                         account_id="a",
                         application_id=None,
@@ -523,14 +524,13 @@ def test_stop_releases_unsent_claims(url: str) -> None:
 
 
 def test_server_runs_a_delivery_worker(harness) -> None:  # type: ignore[no-untyped-def]
-    ctx = harness.app.state.ctx
-    worker = ctx.extras["delivery"]
+    worker = harness.app.state.node.delivery
     assert isinstance(worker, DeliveryWorker)
 
     async def go(db: Database) -> tuple[Sink, str]:
         sink = await Sink().start()
         async with db.begin() as conn:
-            eid = await outbox.enqueue(
+            eid = await enqueue_event(
                 conn,
                 account_id="a",
                 application_id=None,

@@ -32,14 +32,14 @@ V2 = "/api/v2"
 
 @pytest.fixture
 def carrier(harness: Harness) -> Iterator[FakeCarrier]:
-    extras = harness.app.state.ctx.extras
-    saved = extras.get("carrier")
+    messaging = harness.app.state.platform.messaging
+    saved = messaging.carrier
     fake = FakeCarrier()
-    extras["carrier"] = fake
+    messaging.carrier = fake
     try:
         yield fake
     finally:
-        extras["carrier"] = saved
+        messaging.carrier = saved
 
 
 @pytest.fixture
@@ -469,14 +469,14 @@ def test_expired_message_fails_4360_without_carrier(harness: Harness, carrier: F
 
     acct = harness.new_account()
     s = provision_sender(acct, config={"outbound_callback_url": "http://127.0.0.1:9/s"})
-    extras = harness.app.state.ctx.extras
-    extras["carrier"] = None  # hold the pipeline until the message has expired
+    messaging = harness.app.state.platform.messaging
+    messaging.carrier = None  # hold the pipeline until the message has expired
     exp = datetime.now(UTC) + timedelta(seconds=2)
     r = s.send(None, "late", expiration=exp.isoformat())
     assert r.status_code == 202, r.text
     mid = r.json()["id"]
     time.sleep(max(0.0, (exp - datetime.now(UTC)).total_seconds()) + 0.1)
-    extras["carrier"] = carrier
+    messaging.carrier = carrier
     engine(acct).wake()
     items = _wait_status(acct, mid, "FAILED")
     assert items[0]["errorCode"] == 4360
@@ -502,7 +502,7 @@ def test_unreachable_media_fails_4410(harness: Harness, carrier: FakeCarrier) ->
     )
     assert put.status_code == 204
     base = str(acct.client.base_url).rstrip("/")
-    settings = harness.app.state.ctx.settings
+    settings = harness.app.state.platform.settings
     own = f"http://{settings.host}:{settings.port}{V2}/users/{acct.account_id}/media/pic.png"
     mid2 = s.send(None, "pic", media=[own]).json()["id"]
     _wait_status(acct, mid2, "DELIVERED")
@@ -531,7 +531,7 @@ def test_end_to_end_callbacks_to_a_local_sink(harness: Harness, carrier: FakeCar
 
 
 def test_inbound_through_the_sink(harness: Harness) -> None:
-    from openband.network.base import InboundMessage, MediaItem
+    from openband.network.messaging import InboundMessage, MediaItem
 
     acct = harness.new_account()
     s = provision_sender(
@@ -541,7 +541,7 @@ def test_inbound_through_the_sink(harness: Harness) -> None:
             "inbound_callback_creds": {"user_id": "i", "password": "j"},
         },
     )
-    sink = harness.app.state.ctx.extras["messaging_sink"]
+    sink = harness.app.state.platform.messaging.sink
     handset = random_tn("415")
 
     async def go(db):  # type: ignore[no-untyped-def]
@@ -549,7 +549,7 @@ def test_inbound_through_the_sink(harness: Harness) -> None:
             return await sink.inbound(
                 conn,
                 InboundMessage(
-                    from_tn=handset,
+                    sender=handset,
                     to=(s.tn, random_tn()),
                     text="hi there",
                     media=(MediaItem(b"GIF89a", "image/gif", "cat.gif"),),
@@ -644,7 +644,7 @@ def test_media_crud(account: Account) -> None:
 def test_media_size_limit_and_paging(harness: Harness) -> None:
     acct = harness.new_account()
     base = f"{V2}/users/{acct.account_id}/media"
-    limit = harness.app.state.ctx.settings.media_max_bytes
+    limit = harness.app.state.platform.settings.media_max_bytes
     r = acct.client.put(f"{base}/big.bin", content=b"x" * (limit + 1), auth=acct.auth)
     assert r.status_code == 413
     assert acct.client.get(f"{base}/big.bin", auth=acct.auth).status_code == 404
@@ -691,5 +691,5 @@ def test_media_size_limit_and_paging(harness: Harness) -> None:
     names = [m["mediaName"] for m in first.json() + second.json()]
     assert len(names) == 1006 and len(set(names)) == 1006 and "old" not in names
     assert acct.client.get(f"{base}/old", auth=acct.auth).status_code == 404
-    swept = harness.run(lambda db: engine(acct).sweep_media())
+    swept = harness.run(lambda db: engine(acct).media.sweep())
     assert swept >= 1

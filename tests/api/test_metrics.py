@@ -21,9 +21,9 @@ def scrape(harness: Harness) -> dict[tuple[str, tuple[tuple[str, str], ...]], fl
 
 
 def test_metrics_count_messages_and_callbacks(harness: Harness) -> None:
-    extras = harness.app.state.ctx.extras
-    saved = extras.get("carrier")
-    carrier = extras["carrier"] = FakeCarrier()
+    messaging = harness.app.state.platform.messaging
+    saved = messaging.carrier
+    carrier = messaging.carrier = FakeCarrier()
     try:
         acct = harness.new_account()
         sender = provision_sender(acct, config={"callback_url": "http://127.0.0.1:9/cb"})
@@ -50,7 +50,7 @@ def test_metrics_count_messages_and_callbacks(harness: Harness) -> None:
         harness.wait_for(settled)
         after = scrape(harness)
     finally:
-        extras["carrier"] = saved
+        messaging.carrier = saved
 
     def delta(name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
         return after[(name, labels)] - before.get((name, labels), 0.0)

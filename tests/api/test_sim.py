@@ -7,7 +7,7 @@ import base64
 import itertools
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openband.clock import now
-from openband.network import simulator as sim
-from openband.network.base import InboundMessage, StatusReport
+from openband.network.messaging import InboundMessage, StatusReport
+from openband.network.sim import CARRIER_NAME
 from openband.store.db import Database
 from openband.store.schema import phone_numbers
 from tests.support.dashboard import provision
@@ -62,22 +62,36 @@ def own(acct: Account, *tns: str, site: str | None = None, peer: str | None = No
 
 @dataclass
 class FakeSink:
+    """Stands in for core/messaging's MessagingSink: `bind` gives a CarrierSink that records."""
+
     reports: list[StatusReport] = field(default_factory=list)
     inbound_msgs: list[InboundMessage] = field(default_factory=list)
 
-    async def report(self, conn: AsyncConnection, report: StatusReport) -> None:
-        self.reports.append(report)
+    def bind(self, conn: AsyncConnection) -> _Bound:
+        return _Bound(self, conn)
 
-    async def inbound(self, conn: AsyncConnection, message: InboundMessage) -> list[str]:
-        self.inbound_msgs.append(message)
-        return [f"fake{len(self.inbound_msgs)}-{i}" for i, _ in enumerate(message.to)][:1]
+
+@dataclass
+class _Bound:
+    fake: FakeSink
+    transaction: AsyncConnection
+
+    async def report(self, reports: Sequence[StatusReport]) -> None:
+        self.fake.reports.extend(reports)
+
+    async def inbound(self, message: InboundMessage) -> list[str]:
+        self.fake.inbound_msgs.append(message)
+        return [f"fake{len(self.fake.inbound_msgs)}-{i}" for i, _ in enumerate(message.to)][:1]
+
+    async def later(self, after: object, ref: str) -> None:
+        raise AssertionError("a handset's send sets no timer")
 
 
 @pytest.fixture
 def fake_sink(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> FakeSink:
     """Stands in for core/messaging's sink for the duration of one test."""
     fake = FakeSink()
-    monkeypatch.setitem(harness.app.state.ctx.extras, "messaging_sink", fake)
+    monkeypatch.setattr(harness.app.state.platform.simulator, "sink", fake)
     return fake
 
 
@@ -231,7 +245,7 @@ def test_handset_send_and_scoped_log(
     assert doc["messageIds"] == ["fake1-0"] and doc["to"] == [tn] and doc["from"] == h
     assert doc["segmentCount"] == 1
     (m,) = fake_sink.inbound_msgs
-    assert (m.from_tn, m.to, m.text, m.carrier_name) == (h, (tn,), "hello app", sim.CARRIER_NAME)
+    assert (m.sender, m.to, m.text, m.carrier_name) == (h, (tn,), "hello app", CARRIER_NAME)
 
     log = c.get(f"{SIM}/handsets/{h}/messages", auth=account.auth).json()
     (row,) = log["messages"]
@@ -323,20 +337,6 @@ def test_handset_send_validation(
     assert fake_sink.inbound_msgs == []
 
 
-def test_handset_send_without_messaging_is_503(
-    account: Account, harness: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    extras = harness.app.state.ctx.extras
-    monkeypatch.delitem(extras, "messaging_sink", raising=False)
-    monkeypatch.delitem(extras, "messaging", raising=False)
-    tn = platform_tn()
-    own(account, tn)
-    r = account.client.post(
-        f"{SIM}/messages", json={"from": handset(), "to": tn, "text": "x"}, auth=account.auth
-    )
-    err(r, 503, "service-unavailable")
-
-
 def test_handset_messages_query_validation(account: Account) -> None:
     c, h = account.client, handset()
     for q in ({"direction": "sideways"}, {"since": "yesterday"}, {"limit": 0}, {"after": "x"}):
@@ -403,8 +403,6 @@ class App:
 
 @pytest.fixture
 def messaging(harness: Harness) -> Iterator[Any]:
-    if sim.sink_from(harness.app.state.ctx.extras) is None:
-        pytest.skip("core/messaging is not wired in this build")
     sink: Sink = harness.client.portal.call(Sink().start)  # type: ignore[union-attr]
 
     def make(acct: Account) -> App:

@@ -67,7 +67,7 @@ class Harness:
 
     def run(self, coro_fn: Callable[[Database], object]):  # type: ignore[no-untyped-def]
         """Run `await coro_fn(db)` on the server's own event loop and database."""
-        db = self.app.state.ctx.db
+        db = self.app.state.platform.db
         return self.client.portal.call(coro_fn, db)  # type: ignore[union-attr]
 
     def new_account(self, **limits: object) -> Account:

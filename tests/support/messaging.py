@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from openband.core import provisioning as prov
-from openband.network.base import OutboundMessage, StatusReport
+from openband.core.messaging import Messaging
+from openband.network.messaging import CarrierSink, OutboundMessage, StatusReport
 from openband.store import numbers
 from openband.store.db import Database
 from openband.store.schema import callback_events
@@ -120,8 +122,8 @@ def provision_sender(
     return acct.harness.run(go)
 
 
-def engine(acct: Account):  # type: ignore[no-untyped-def]
-    return acct.harness.app.state.ctx.extras["messaging"]
+def engine(acct: Account) -> Messaging:
+    return acct.harness.app.state.platform.messaging  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -134,23 +136,32 @@ class FakeCarrier:
     silent: set[str] = field(default_factory=set)
     submitted: list[OutboundMessage] = field(default_factory=list)
 
-    async def submit(self, conn, message: OutboundMessage, sink) -> None:  # type: ignore[no-untyped-def]
+    async def submit(self, messages: Sequence[OutboundMessage], sink: CarrierSink) -> None:
+        for message in messages:
+            await self._one(message, sink)
+
+    async def _one(self, message: OutboundMessage, sink: CarrierSink) -> None:
         self.submitted.append(message)
         if message.to in self.silent:
             return
-        rep = lambda status, **kw: StatusReport(  # noqa: E731
-            message.message_id, message.to, status, carrier_name=self.name, **kw
-        )
+
+        async def rep(status: str, **kw: Any) -> None:
+            r = StatusReport(message.message_id, message.to, status, carrier_name=self.name, **kw)  # type: ignore[arg-type]
+            await sink.report((r,))
+
         if message.message_type == "mms":
-            await sink.report(conn, rep("sending"))
+            await rep("sending")
         code = self.fail.get(message.to)
         if code is not None:
-            await sink.report(conn, rep("failed", error_code=code))
+            await rep("failed", error_code=code)
             return
-        await sink.report(conn, rep("sent"))
-        await sink.report(conn, rep("delivered", description="ok"))
-        await sink.report(conn, rep("delivered", description="ok"))  # a duplicate DLR: ignored
-        await sink.report(conn, rep("failed", error_code=4720))  # a regression: ignored
+        await rep("sent")
+        await rep("delivered", description="ok")
+        await rep("delivered", description="ok")  # a duplicate DLR: ignored
+        await rep("failed", error_code=4720)  # a regression: ignored
+
+    async def on_timer(self, ref: str, sink: CarrierSink) -> None:
+        raise AssertionError(f"the fake carrier sets no timers ({ref})")
 
 
 def events_for(acct: Account, message_id: str) -> list[dict[str, Any]]:

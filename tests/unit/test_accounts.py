@@ -4,6 +4,7 @@ import asyncio
 
 from openband.core.accounts import CredentialCache, hash_secret, verify_secret
 from openband.store.accounts import CredentialRow
+from tests.support.fakes import NullDb
 
 
 def test_hash_roundtrip_and_salting() -> None:
@@ -31,22 +32,15 @@ def test_cache_is_invalidated_by_a_new_hash(monkeypatch) -> None:  # type: ignor
     monkeypatch.setattr(accounts, "verify_secret", counting)
     monkeypatch.setattr(accounts.repo, "get_credential", fake_get)
 
-    class _Conn:
-        async def __aenter__(self):  # type: ignore[no-untyped-def]
-            return None
-
-        async def __aexit__(self, *a):  # type: ignore[no-untyped-def]
-            return None
-
     cache = CredentialCache(ttl_seconds=60)
 
     async def scenario() -> None:
-        assert await cache.authenticate(_Conn, ("basic",), "u", "old")
-        assert await cache.authenticate(_Conn, ("basic",), "u", "old")
+        assert await cache.authenticate(NullDb(), ("basic",), "u", "old")
+        assert await cache.authenticate(NullDb(), ("basic",), "u", "old")
         assert calls["verify"] == 1  # the second check came from the cache
         rows["h"] = hash_secret("new")
         cache._rows.clear()  # what a row-cache expiry does
-        assert await cache.authenticate(_Conn, ("basic",), "u", "old") is None
-        assert await cache.authenticate(_Conn, ("basic",), "u", "new")
+        assert await cache.authenticate(NullDb(), ("basic",), "u", "old") is None
+        assert await cache.authenticate(NullDb(), ("basic",), "u", "new")
 
     asyncio.run(scenario())

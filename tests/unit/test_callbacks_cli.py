@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 from openband import cli
 from openband.cli import app
 from openband.clock import now
-from openband.delivery import outbox
 from openband.store import callbacks as repo
 from openband.store.db import Database, migrate
+from tests.support.outbox import enqueue_event
 
 
 def _seed(url: str) -> tuple[str, str]:
@@ -21,7 +21,7 @@ def _seed(url: str) -> tuple[str, str]:
         db = Database(url)
         try:
             async with db.begin() as conn:
-                done = await outbox.enqueue(
+                done = await enqueue_event(
                     conn,
                     account_id="a",
                     application_id="app",
@@ -32,7 +32,7 @@ def _seed(url: str) -> tuple[str, str]:
                     ordering_key="m1:+1",
                     message_id="m1",
                 )
-                waiting = await outbox.enqueue(
+                waiting = await enqueue_event(
                     conn,
                     account_id="a",
                     application_id="app",

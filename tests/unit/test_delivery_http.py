@@ -7,13 +7,7 @@ import time
 import pytest
 
 from openband.delivery import signing
-from openband.delivery.http import (
-    HttpClient,
-    MediaDenied,
-    MediaTooLarge,
-    MediaUnreachable,
-    basic_auth,
-)
+from openband.delivery.http import HttpClient
 from openband.delivery.ssrf import UrlPolicy
 from tests.support.webhook_sink import Sink, free_port
 
@@ -111,71 +105,7 @@ def test_keep_alive_reuses_connections() -> None:
 # --- media ---------------------------------------------------------------------------------------
 
 
-def test_fetch_media_ok_and_content_type() -> None:
-    async def body(sink: Sink, client: HttpClient) -> None:
-        data, ctype = await client.fetch_media(sink.url("/m.txt"), max_bytes=100, timeout=5)
-        assert data == b"ok" and ctype.startswith("text/plain")
-
-    run(body)
-
-
-def test_fetch_media_too_large() -> None:
-    async def body(sink: Sink, client: HttpClient) -> None:
-        sink.script("/big", ["big"])
-        with pytest.raises(MediaTooLarge) as err:
-            await client.fetch_media(sink.url("/big"), max_bytes=1000, timeout=5)
-        assert err.value.error_code == 4410 and err.value.reason == "too-large"
-
-    run(body)
-
-
-def test_fetch_media_unreachable() -> None:
-    async def body(sink: Sink, client: HttpClient) -> None:
-        sink.script("/gone", ["404"])
-        with pytest.raises(MediaUnreachable, match="HTTP 404"):
-            await client.fetch_media(sink.url("/gone"), max_bytes=1000, timeout=5)
-        with pytest.raises(MediaUnreachable):
-            await client.fetch_media(f"http://127.0.0.1:{free_port()}/x", max_bytes=10)
-        sink.script("/slow", ["sleep:2"])
-        with pytest.raises(MediaUnreachable, match="timeout"):
-            await client.fetch_media(sink.url("/slow"), max_bytes=10, timeout=0.2)
-
-    run(body)
-
-
-def test_fetch_media_denied_and_redirect_checks() -> None:
-    async def body(sink: Sink, client: HttpClient) -> None:
-        with pytest.raises(MediaDenied):
-            await client.fetch_media("http://169.254.169.254/latest", max_bytes=10)
-        sink.script("/r", ["redirect:http://10.0.0.1/secret"])
-        with pytest.raises(MediaDenied):
-            await client.fetch_media(sink.url("/r"), max_bytes=10, timeout=5)
-        sink.script("/r2", [f"redirect:{sink.url('/final')}"])
-        data, _ = await client.fetch_media(sink.url("/r2"), max_bytes=10, auth=("u", "p"))
-        assert data == b"ok"
-        final = sink.on("/final")[0]
-        assert final.headers["Authorization"] == basic_auth("u", "p")  # same origin
-        sink.script("/loop", [f"redirect:{sink.url('/loop')}"])
-        with pytest.raises(MediaUnreachable, match="redirects"):
-            await client.fetch_media(sink.url("/loop"), max_bytes=10)
-
-    run(body)
-
-
-def test_fetch_media_in_production_denies_loopback() -> None:
-    async def go() -> None:
-        sink = await Sink().start()
-        client = HttpClient(UrlPolicy.build())
-        try:
-            with pytest.raises(MediaDenied):
-                await client.fetch_media(sink.url("/m"), max_bytes=10)
-            with pytest.raises(MediaDenied):
-                await client.fetch_media(f"http://localhost:{sink.port}/m", max_bytes=10)
-        finally:
-            await client.close()
-            await sink.stop()
-
-    asyncio.run(go())
+# Media and other fetches that return a body: tests/unit/test_fetch.py (delivery/fetch.py).
 
 
 # --- signing -------------------------------------------------------------------------------------

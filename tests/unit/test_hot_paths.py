@@ -13,9 +13,10 @@ from sqlalchemy import text
 
 from openband.core.accounts import CredentialCache, Principal, hash_secret
 from openband.core.messaging.sink import _absorbs
-from openband.network.base import StatusReport
+from openband.network.messaging import StatusReport
 from openband.store.accounts import CredentialRow
 from openband.store.db import Database
+from tests.support.fakes import NullDb
 
 
 def test_header_cache_follows_the_credential_row(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -31,13 +32,6 @@ def test_header_cache_follows_the_credential_row(monkeypatch) -> None:  # type: 
 
     monkeypatch.setattr(accounts.repo, "get_credential", fake_get)
 
-    class _Conn:
-        async def __aenter__(self):  # type: ignore[no-untyped-def]
-            return None
-
-        async def __aexit__(self, *a):  # type: ignore[no-untyped-def]
-            return None
-
     cache = CredentialCache(ttl_seconds=60)
     header = "Basic dTpwdw=="
 
@@ -45,7 +39,7 @@ def test_header_cache_follows_the_credential_row(monkeypatch) -> None:  # type: 
         assert cache.cached_header(header, ("basic",)) is None
         # concurrent misses of one row share a single read
         found = await asyncio.gather(
-            *(cache.authenticate(_Conn, ("basic",), "u", "pw") for _ in range(20))
+            *(cache.authenticate(NullDb(), ("basic",), "u", "pw") for _ in range(20))
         )
         assert all(p == Principal("acct", "basic", "u") for p in found)
         assert reads["n"] == 1
@@ -56,7 +50,7 @@ def test_header_cache_follows_the_credential_row(monkeypatch) -> None:  # type: 
         rows["h"] = hash_secret("new")
         cache._rows.clear()
         assert cache.cached_header(header, ("basic",)) is None
-        assert await cache.authenticate(_Conn, ("basic",), "u", "pw") is None
+        assert await cache.authenticate(NullDb(), ("basic",), "u", "pw") is None
 
     asyncio.run(scenario())
 

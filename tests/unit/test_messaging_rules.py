@@ -1,4 +1,5 @@
-"""Pure messaging rules: request validation, rate-limit schedule, callback targets, list query."""
+"""Pure messaging rules: request validation (the v2 wire's types, then core's rules), rate-limit
+schedule, and Messaging v2's list query."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from openband.api.messaging_v2 import listing, wire
 from openband.core import messaging as m
 from openband.core import ratelimit as rl
 from openband.errors import InvalidInput
@@ -25,55 +27,60 @@ def _body(**kw: object) -> dict[str, object]:
     return {k: v for k, v in doc.items() if v is not None}
 
 
+def parse(body: object, at: datetime = AT) -> m.Draft:
+    req, errors = wire.send_request(body)
+    return m.check_request(req, at, errors)
+
+
 def test_parse_request_normalises_numbers() -> None:
-    d = m.parse_request(_body(to="9195552222", **{"from": "19195550000"}), AT)
-    assert d.to == ("+19195552222",) and d.from_tn == "+19195550000"
+    d = parse(_body(to="9195552222", **{"from": "19195550000"}))
+    assert d.to == ("+19195552222",) and d.sender == "+19195550000"
     assert d.message_type == "sms" and d.priority == "default" and d.expiration is None
 
 
 def test_parse_request_collects_every_field_error() -> None:
     with pytest.raises(m.RequestInvalid) as e:
-        m.parse_request({"to": [], "priority": "x", "tag": 5}, AT)
-    fields = [f for f, _ in e.value.fields]
+        parse({"to": [], "priority": "x", "tag": 5})
+    fields = [f["fieldName"] for f in wire.field_errors(e.value.fields)]
     assert set(fields) >= {"applicationId", "to", "from", "priority", "tag"}
 
 
 def test_parse_request_types_and_mms() -> None:
-    d = m.parse_request(_body(text=None, media=["https://e.com/a.png"]), AT)
+    d = parse(_body(text=None, media=["https://e.com/a.png"]))
     assert d.message_type == "mms" and d.text == ""
-    g = m.parse_request(_body(to=["+19195551111", "+19195551112"]), AT)
+    g = parse(_body(to=["+19195551111", "+19195551112"]))
     assert g.message_type == "mms"
-    exp = m.parse_request(_body(expiration="2026-01-01T01:00:00+01:00"), AT - timedelta(hours=1))
+    exp = parse(_body(expiration="2026-01-01T01:00:00+01:00"), AT - timedelta(hours=1))
     assert exp.expiration == AT
     with pytest.raises(m.RequestInvalid):
-        m.parse_request(_body(expiration="2026-01-01"), AT)
+        parse(_body(expiration="2026-01-01"))
     with pytest.raises(m.RequestInvalid):
-        m.parse_request(_body(to=["+19195551111", "9195551111"]), AT)  # the same number twice
+        parse(_body(to=["+19195551111", "9195551111"]))  # the same number twice
 
 
 def test_check_sender() -> None:
-    d = m.parse_request(_body(), AT)
+    d = parse(_body())
     ok = SenderRow("+19195550000", 1, True, False, "app")
     m.check_sender(d, ok, "1")
     cases = [
         (None, "from"),
         (SenderRow("+19195550000", None, False, False, None), "from"),
         (SenderRow("+19195550000", 1, False, True, "app"), "from"),
-        (SenderRow("+19195550000", 1, True, True, "other"), "applicationId"),
+        (SenderRow("+19195550000", 1, True, True, "other"), "application_id"),
     ]
     for row, field in cases:
         with pytest.raises(m.RequestInvalid) as e:
             m.check_sender(d, row, "1")
         assert e.value.fields[0][0] == field
-    mms = m.parse_request(_body(media=["https://e.com/a"]), AT)
+    mms = parse(_body(media=["https://e.com/a"]))
     with pytest.raises(m.RequestInvalid):
         m.check_sender(mms, ok, "1")
 
 
 def test_segment_count_mms_is_one() -> None:
-    d = m.parse_request(_body(text="x" * 500), AT)
+    d = parse(_body(text="x" * 500))
     assert m.segment_count(d, m.segments_of(d)) == 4
-    g = m.parse_request(_body(text="x" * 500, media=["https://e.com/a"]), AT)
+    g = parse(_body(text="x" * 500, media=["https://e.com/a"]))
     assert m.segment_count(g, m.segments_of(g)) == 1
 
 
@@ -115,37 +122,21 @@ def test_limits_from_json_ignores_junk() -> None:
     assert rl.Limits.from_json(None).unlimited
 
 
-def test_callback_targets() -> None:
-    cfg = {
-        "outbound_callback_url": "https://a/out",
-        "callback_url": "https://a/legacy",
-        "outbound_callback_creds": {"user_id": "u", "password": "p"},
-    }
-    assert m.status_callback_target(cfg, "message-delivered", "sms") == (
-        "https://a/out",
-        ("u", "p"),
-    )
-    assert m.status_callback_target(cfg, "message-sending", "sms") is None
-    assert m.status_callback_target(cfg, "message-sending", "mms") is not None
-    legacy = {"callback_url": "https://a/l", "callback_creds": {"user_id": "x", "password": "y"}}
-    assert m.status_callback_target(legacy, "message-failed", "sms") == ("https://a/l", ("x", "y"))
-    assert m.inbound_callback_target(legacy) == ("https://a/l", ("x", "y"))
-    only_failed = {**legacy, "requested_callback_types": ["message-failed"]}
-    assert m.status_callback_target(only_failed, "message-delivered", "sms") is None
-    assert m.status_callback_target({}, "message-delivered", "sms") is None
-    assert m.inbound_callback_target({"msg_callback_url": "https://m"}) == ("https://m", None)
+# Callback targets: tests/unit/test_application_config.py (MessagingConfig).
 
 
 def test_list_query() -> None:
     with pytest.raises(InvalidInput):
-        m.parse_list_query("1", {})
-    q = m.parse_list_query("1", {"destinationTn": "19195551234"})
+        listing.parse_list_query("1", {})
+    q = listing.parse_list_query("1", {"destinationTn": "19195551234"})
     assert q.filter.dest_exact == ["+19195551234"] and q.filter.dest_partial is None
-    q = m.parse_list_query("1", {"sourceTn": "55512", "sort": "segmentCount:asc", "limit": "5"})
-    assert q.filter.source_partial == "55512" and q.sort == "segmentCount" and not q.descending
+    q = listing.parse_list_query(
+        "1", {"sourceTn": "55512", "sort": "segmentCount:asc", "limit": "5"}
+    )
+    assert q.filter.sender_partial == "55512" and q.sort == "segment_count" and not q.descending
     assert q.limit == 5 and q.offset == 0 and q.count_cap is None
-    token = m.encode_page_token(40)
-    assert m.parse_list_query("1", {"pageToken": token}).offset == 40
+    token = listing.encode_page_token(40)
+    assert listing.parse_list_query("1", {"pageToken": token}).offset == 40
     for bad in (
         {"sourceTn": "123"},
         {"messageDirection": "SIDEWAYS"},
@@ -157,7 +148,7 @@ def test_list_query() -> None:
         {"errorCode": "x"},
     ):
         with pytest.raises(InvalidInput):
-            m.parse_list_query("1", bad)
+            listing.parse_list_query("1", bad)
 
 
 def test_describe_error() -> None:

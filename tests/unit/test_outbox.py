@@ -1,24 +1,6 @@
 from __future__ import annotations
 
-import orjson
-import pytest
-
-from openband.delivery.outbox import encode_body
 from openband.store.callbacks import backoff, host_key
-
-
-def test_encode_body_messaging_is_an_array() -> None:
-    assert orjson.loads(encode_body({"type": "message-sent"})) == [{"type": "message-sent"}]
-    assert orjson.loads(encode_body([{"a": 1}, {"b": 2}])) == [{"a": 1}, {"b": 2}]
-
-
-def test_encode_body_voice_is_an_object() -> None:
-    assert orjson.loads(encode_body({"eventType": "answer"}, array=False)) == {
-        "eventType": "answer"
-    }
-    assert orjson.loads(encode_body([{"eventType": "x"}], array=False)) == {"eventType": "x"}
-    with pytest.raises(ValueError):
-        encode_body([{}, {}], array=False)
 
 
 def test_host_key() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from openband.core.segments import (
+from openband.network.segments import (
     GSM_BASIC,
     GSM_EXTENSION,
     encoding_for,

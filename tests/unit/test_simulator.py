@@ -1,11 +1,12 @@
 """The simulated phone network: behaviour resolution, reserved numbers, and submit/inbound flows
-against a fake CarrierSink on a migrated SQLite database."""
+against a fake CarrierSink (recording reports, inbound messages and timers) on a migrated SQLite
+database."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -16,10 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openband.clock import now
 from openband.errors import InvalidInput
-from openband.network import simulator as sim
-from openband.network.base import InboundMessage, OutboundMessage, StatusReport
+from openband.network import messaging_errors as codes
+from openband.network import sim
+from openband.network.messaging import InboundMessage, OutboundMessage, StatusReport
+from openband.store import simulator as store
 from openband.store.db import Database, migrate
-from openband.store.schema import accounts, jobs, media, phone_numbers, sim_handset_messages
+from openband.store.schema import accounts, phone_numbers, sim_handset_messages
 
 # --- pure rules ----------------------------------------------------------------------------------
 
@@ -56,13 +59,13 @@ def test_reserved_table() -> None:
 
 
 def test_error_table_and_timing() -> None:
-    assert len(sim.ERROR_DESCRIPTIONS) == 76
-    assert sim.describe_error(4432) == "rejected-forbidden-country"
-    assert sim.describe_error(9902) == "delivery-receipt-expired"
-    assert sim.describe_error(1234) == "unknown-error"
-    assert sim.reported_after_sending(4720) and sim.reported_after_sending(4775)
-    assert sim.reported_after_sending(5620) and sim.reported_after_sending(9902)
-    assert not sim.reported_after_sending(4432) and not sim.reported_after_sending(5999)
+    assert len(codes.ERROR_DESCRIPTIONS) == 76
+    assert codes.describe_error(4432) == "rejected-forbidden-country"
+    assert codes.describe_error(9902) == "delivery-receipt-expired"
+    assert codes.describe_error(1234) == "unknown-error"
+    assert codes.reported_after_sending(4720) and codes.reported_after_sending(4775)
+    assert codes.reported_after_sending(5620) and codes.reported_after_sending(9902)
+    assert not codes.reported_after_sending(4432) and not codes.reported_after_sending(5999)
 
 
 @pytest.mark.parametrize(
@@ -98,16 +101,29 @@ def test_behaviour_json_roundtrip_and_failure_codes() -> None:
 
 @dataclass
 class FakeSink:
+    """network/messaging.CarrierSink: records what the carrier reports and the timers it sets."""
+
+    transaction: AsyncConnection
     reports: list[StatusReport] = field(default_factory=list)
     inbound_msgs: list[InboundMessage] = field(default_factory=list)
+    timers: list[tuple[timedelta, str]] = field(default_factory=list)
     counter: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
 
-    async def report(self, conn: AsyncConnection, report: StatusReport) -> None:
-        self.reports.append(report)
+    async def report(self, reports: Sequence[StatusReport]) -> None:
+        self.reports.extend(reports)
 
-    async def inbound(self, conn: AsyncConnection, message: InboundMessage) -> list[str]:
+    async def inbound(self, message: InboundMessage) -> list[str]:
         self.inbound_msgs.append(message)
         return [f"in-{next(self.counter)}"]
+
+    async def later(self, after: timedelta, ref: str) -> None:
+        self.timers.append((after, ref))
+
+    def take_timer(self, prefix: str) -> tuple[timedelta, str]:
+        found = [t for t in self.timers if t[1].startswith(prefix)]
+        assert len(found) == 1, self.timers
+        self.timers.remove(found[0])
+        return found[0]
 
     def statuses(self, recipient: str | None = None) -> list[str | int]:
         return [
@@ -145,17 +161,6 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
                     updated_at=ts,
                 )
             )
-        await conn.execute(
-            media.insert().values(
-                account_id=ACCT,
-                media_id="abc/0/cat.png",
-                content_type="image/png",
-                size=3,
-                content=b"PNG",
-                created_at=ts,
-                expires_at=ts + timedelta(hours=1),
-            )
-        )
 
     _run(url, seed)
     return url
@@ -183,7 +188,7 @@ def out(to: str, text: str = "hello", *, mms: bool = False, **kw: object) -> Out
         message_id=f"m{next(_ids):05d}",
         account_id=ACCT,
         application_id="app",
-        from_tn=PLATFORM,
+        sender=PLATFORM,
         to=to,
         all_to=all_to,  # type: ignore[arg-type]
         text=text,
@@ -208,38 +213,61 @@ async def _rows(conn: AsyncConnection, tn: str) -> list[tuple[str, str | None, s
     return [(r.direction, r.message_id, r.text) for r in await conn.execute(q)]
 
 
-async def _sim_jobs(conn: AsyncConnection) -> list[str]:
-    rows = await conn.execute(select(jobs.c.ref).where(jobs.c.kind == sim.JOB_KIND))
-    return [r.ref for r in rows]
+def _run_with(url: str, fn: Callable[[FakeSink], Awaitable[object]]) -> FakeSink:
+    """Run `fn(sink)` with a FakeSink bound to one transaction; returns the sink."""
+    got: list[FakeSink] = []
+
+    async def go(conn: AsyncConnection) -> None:
+        sink = FakeSink(conn)
+        got.append(sink)
+        await fn(sink)
+
+    _run(url, go)
+    return got[0]
 
 
-async def _take_job(conn: AsyncConnection, prefix: str) -> str:
-    refs = [r for r in await _sim_jobs(conn) if r.startswith(prefix)]
-    assert len(refs) == 1, refs
-    await conn.execute(jobs.delete().where(jobs.c.ref == refs[0]))
-    return refs[0]
+async def _submit(sink: FakeSink, *msgs: OutboundMessage, carrier: object = None) -> None:
+    await (carrier or sim.SimulatorMessaging()).submit(list(msgs), sink)  # type: ignore[attr-defined]
+
+
+async def _log(conn: AsyncConnection, tn: str, acct: str = ACCT, **kw: object) -> list:  # type: ignore[type-arg]
+    return await store.listing(conn, tn, acct, **kw)  # type: ignore[arg-type]
 
 
 def test_deliver_sms_records_and_reports(db_url: str) -> None:
-    tn, sink = handset(), FakeSink()
+    tn = handset()
     msg = out(tn, "hi there")
 
-    async def go(conn: AsyncConnection) -> None:
-        await sim.Simulator().submit(conn, msg, sink)
+    async def go(sink: FakeSink) -> None:
+        await _submit(sink, msg)
+        conn = sink.transaction
         assert await _rows(conn, tn) == [("received", msg.message_id, "hi there")]
-        msgs = await sim.handset_messages(conn, tn, ACCT)
+        msgs = await _log(conn, tn)
         assert msgs[0].peer == PLATFORM and msgs[0].segments == ["hi there"]
-        assert await sim.handset_messages(conn, tn, OTHER) == []
+        assert await _log(conn, tn, OTHER) == []
 
-    _run(db_url, go)
+    sink = _run_with(db_url, go)
     assert sink.statuses() == ["sent", "delivered"]
     assert all(r.carrier_name == sim.CARRIER_NAME for r in sink.reports)
     assert sink.inbound_msgs == []
 
 
+def test_a_batch_reports_as_if_one_by_one(db_url: str) -> None:
+    a, b = handset(), handset()
+
+    async def go(sink: FakeSink) -> None:
+        await _submit(sink, out(a), out(b, mms=True), out("+19195550106"))
+        assert [r[0] for r in await _rows(sink.transaction, a)] == ["received"]
+
+    sink = _run_with(db_url, go)
+    assert sink.statuses(a) == ["sent", "delivered"]
+    assert sink.statuses(b) == ["sending", "sent", "delivered"]
+    assert sink.statuses("+19195550106") == [4432]
+
+
 def test_mms_reports_sending_first(db_url: str) -> None:
-    tn, sink = handset(), FakeSink()
-    _run(db_url, lambda c: sim.Simulator().submit(c, out(tn, mms=True), sink))
+    tn = handset()
+    sink = _run_with(db_url, lambda s: _submit(s, out(tn, mms=True)))
     assert sink.statuses() == ["sending", "sent", "delivered"]
 
 
@@ -248,71 +276,70 @@ def test_mms_reports_sending_first(db_url: str) -> None:
     [("0101", ["sent", 4720]), ("0102", ["sent", 4775]), ("0106", [4432]), ("0107", [5999])],
 )
 def test_reserved_failures(db_url: str, line: str, expected: list[object]) -> None:
-    tn, sink = f"+1984555{line}", FakeSink()
+    tn = f"+1984555{line}"
 
-    async def go(conn: AsyncConnection) -> None:
-        await sim.Simulator().submit(conn, out(tn), sink)
-        assert await _rows(conn, tn) == []
+    async def go(sink: FakeSink) -> None:
+        await _submit(sink, out(tn))
+        assert await _rows(sink.transaction, tn) == []
 
-    _run(db_url, go)
+    sink = _run_with(db_url, go)
     assert sink.statuses() == expected
     failed = sink.reports[-1]
-    assert failed.status == "failed" and failed.description == sim.describe_error(expected[-1])  # type: ignore[arg-type]
+    assert failed.status == "failed"
+    assert failed.description == codes.describe_error(expected[-1])  # type: ignore[arg-type]
 
 
 def test_never_confirm_expires_with_9902(db_url: str) -> None:
-    tn, sink = "+12065550103", FakeSink()
-    simulator = sim.Simulator(receipt_timeout_seconds=7)
+    tn = "+12065550103"
+    simulator = sim.SimulatorMessaging(receipt_timeout_seconds=7)
     msg = out(tn)
 
-    async def go(conn: AsyncConnection) -> None:
-        await simulator.submit(conn, msg, sink)
+    async def go(sink: FakeSink) -> None:
+        await _submit(sink, msg, carrier=simulator)
         assert sink.statuses() == ["sent"]
-        run_at = (
-            await conn.execute(select(jobs.c.run_at).where(jobs.c.kind == sim.JOB_KIND))
-        ).scalar_one()
-        if run_at.tzinfo is None:
-            run_at = run_at.replace(tzinfo=now().tzinfo)
-        assert 5 < (run_at - now()).total_seconds() <= 7
-        ref = await _take_job(conn, "fail:9902:")
-        await simulator.run_event(conn, ref, sink)
+        after, ref = sink.take_timer("fail:9902:")
+        assert after == timedelta(seconds=7)
+        await simulator.on_timer(ref, sink)
         # The handset got it; only the receipt was lost.
-        assert await _rows(conn, tn) == [("received", msg.message_id, "hello")]
+        assert await _rows(sink.transaction, tn) == [("received", msg.message_id, "hello")]
 
-    _run(db_url, go)
+    sink = _run_with(db_url, go)
     assert sink.statuses() == ["sent", 9902]
 
 
-def test_delayed_delivery_is_a_durable_job(db_url: str) -> None:
-    tn, sink = "+13125550104", FakeSink()
-    simulator = sim.Simulator()
+def test_delayed_delivery_is_a_timer(db_url: str) -> None:
+    tn = "+13125550104"
+    simulator = sim.SimulatorMessaging()
     msg = out(tn)
 
-    async def go(conn: AsyncConnection) -> None:
-        await simulator.submit(conn, msg, sink)
+    async def go(sink: FakeSink) -> None:
+        conn = sink.transaction
+        await _submit(sink, msg, carrier=simulator)
         assert sink.statuses() == ["sent"]
-        assert await sim.handset_messages(conn, tn, ACCT) == []  # not arrived yet
-        ref = await _take_job(conn, "deliver:")
-        await simulator.run_event(conn, ref, sink)
-        assert [m.direction for m in await sim.handset_messages(conn, tn, ACCT)] == ["received"]
-        await simulator.run_event(conn, ref, sink)  # a replayed event does nothing
+        assert await _log(conn, tn) == []  # not arrived yet
+        after, ref = sink.take_timer("deliver:")
+        assert after == timedelta(seconds=sim.RESERVED_DELAY_SECONDS)
+        await simulator.on_timer(ref, sink)
+        assert [m.direction for m in await _log(conn, tn)] == ["received"]
+        await simulator.on_timer(ref, sink)  # a replayed timer does nothing
 
-    _run(db_url, go)
+    sink = _run_with(db_url, go)
     assert sink.statuses() == ["sent", "delivered"]
 
 
 def test_scripted_delayed_failure(db_url: str) -> None:
-    tn, sink = handset(), FakeSink()
-    simulator = sim.Simulator()
+    tn = handset()
+    simulator = sim.SimulatorMessaging()
 
-    async def go(conn: AsyncConnection) -> None:
-        await sim.put_behaviour(conn, tn, sim.Behaviour("fail", 4750, delay_seconds=3))
-        await simulator.submit(conn, out(tn), sink)
+    async def go(sink: FakeSink) -> None:
+        conn = sink.transaction
+        await store.put_script(conn, tn, sim.Behaviour("fail", 4750, delay_seconds=3).to_json())
+        await _submit(sink, out(tn), carrier=simulator)
         assert sink.statuses() == ["sent"]
-        await simulator.run_event(conn, await _take_job(conn, "fail:4750:"), sink)
+        await simulator.on_timer(sink.take_timer("fail:4750:")[1], sink)
         assert await _rows(conn, tn) == []
 
-    _run(db_url, go)
+    sink = _run_with(db_url, go)
     assert sink.statuses() == ["sent", 4750]
 
 
@@ -321,114 +348,78 @@ def test_scripted_behaviour_resolution(db_url: str) -> None:
 
     async def go(conn: AsyncConnection) -> None:
         assert await sim.resolve(conn, tn) == sim.DEFAULT
-        await sim.put_behaviour(conn, tn, sim.Behaviour("opt_out"))
-        await sim.put_behaviour(conn, tn, sim.Behaviour("fail", 4720))  # upsert
+        await store.put_script(conn, tn, sim.Behaviour("opt_out").to_json())
+        await store.put_script(conn, tn, sim.Behaviour("fail", 4720).to_json())  # upsert
         assert await sim.resolve(conn, tn) == sim.Behaviour("fail", 4720)
-        assert await sim.delete_behaviour(conn, tn)
-        assert not await sim.delete_behaviour(conn, tn)
+        assert (await sim.resolve_many(conn, [tn, "+19195550102"])) == {
+            tn: sim.Behaviour("fail", 4720),
+            "+19195550102": sim.Behaviour("opt_out"),
+        }
+        assert await store.delete_script(conn, tn)
+        assert not await store.delete_script(conn, tn)
         assert await sim.resolve(conn, tn) == sim.DEFAULT
         # A reserved number's fixed behaviour wins over any stored row.
-        await sim.put_behaviour(conn, "+19195550101", sim.Behaviour())
+        await store.put_script(conn, "+19195550101", sim.Behaviour().to_json())
         assert (await sim.resolve(conn, "+19195550101")).failure_code == 4720
 
     _run(db_url, go)
 
 
 def test_auto_reply_reserved_and_delayed(db_url: str) -> None:
-    sink = FakeSink()
-    simulator = sim.Simulator()
+    simulator = sim.SimulatorMessaging()
     tn = "+14155550105"
     scripted = handset()
 
-    async def go(conn: AsyncConnection) -> None:
-        await simulator.submit(conn, out(tn, "ping"), sink)
-        assert [(m.from_tn, m.to, m.text) for m in sink.inbound_msgs] == [
+    async def go(sink: FakeSink) -> None:
+        conn = sink.transaction
+        await _submit(sink, out(tn, "ping"), carrier=simulator)
+        assert [(m.sender, m.to, m.text) for m in sink.inbound_msgs] == [
             (tn, (PLATFORM,), "You said: ping")
         ]
         rows = await _rows(conn, tn)
         assert rows[-1] == ("sent", "in-1", "You said: ping")
         assert rows[0][0] == "received"
 
-        await sim.put_behaviour(
-            conn, scripted, sim.Behaviour(auto_reply="later", auto_reply_delay_seconds=2)
-        )
-        await simulator.submit(conn, out(scripted), sink)
+        behaviour = sim.Behaviour(auto_reply="later", auto_reply_delay_seconds=2)
+        await store.put_script(conn, scripted, behaviour.to_json())
+        await _submit(sink, out(scripted), carrier=simulator)
         assert len(sink.inbound_msgs) == 1
-        assert [m.direction for m in await sim.handset_messages(conn, scripted, ACCT)] == [
-            "received"
-        ]
-        await simulator.run_event(conn, await _take_job(conn, "reply:"), sink)
+        assert [m.direction for m in await _log(conn, scripted)] == ["received"]
+        after, ref = sink.take_timer("reply:")
+        assert after == timedelta(seconds=2)
+        await simulator.on_timer(ref, sink)
         assert sink.inbound_msgs[-1].text == "later"
-        sent = await sim.handset_messages(conn, scripted, ACCT, direction="sent")
+        sent = await _log(conn, scripted, direction="sent")
         assert [(m.text, m.message_id) for m in sent] == [("later", "in-2")]
 
-    _run(db_url, go)
+    _run_with(db_url, go)
 
 
 def test_on_net_is_inbound_and_group_copies_once(db_url: str) -> None:
-    sink = FakeSink()
-    simulator = sim.Simulator()
     off = handset()
     group = (OTHER_TN, off, PLATFORM2)
     url = "https://openband.test/api/v2/users/sim-acct/media/abc/0/cat.png"
     ext = "https://example.com/dog.jpg"
 
-    async def go(conn: AsyncConnection) -> None:
-        for to in group:
-            await simulator.submit(
-                conn, out(to, "group", mms=True, all_to=group, media=(url, ext)), sink
+    async def go(sink: FakeSink) -> None:
+        simulator = sim.SimulatorMessaging()
+        for to in group:  # as the pump hands them: one recipient at a time
+            await _submit(
+                sink, out(to, "group", mms=True, all_to=group, media=(url, ext)), carrier=simulator
             )
 
-    _run(db_url, go)
+    sink = _run_with(db_url, go)
     assert len(sink.inbound_msgs) == 1
     m = sink.inbound_msgs[0]
-    assert m.from_tn == PLATFORM and m.to == group and m.text == "group"
-    assert [(i.content, i.content_type, i.name) for i in m.media] == [
-        (b"PNG", "image/png", "cat.png")
-    ]
-    assert m.media_urls == (ext,)
+    assert m.sender == PLATFORM and m.to == group and m.text == "group"
+    # Media URLs pass as they are: core copies the platform's own for each recipient.
+    assert m.media == () and m.media_urls == (url, ext)
     assert sink.statuses(OTHER_TN) == ["sending", "delivered"]
     assert sink.statuses(PLATFORM2) == ["sending", "delivered"]
     assert sink.statuses(off) == ["sending", "sent", "delivered"]
 
 
 def test_on_net_sms_has_no_sending(db_url: str) -> None:
-    sink = FakeSink()
-    _run(db_url, lambda c: sim.Simulator().submit(c, out(OTHER_TN, "yo"), sink))
+    sink = _run_with(db_url, lambda s: _submit(s, out(OTHER_TN, "yo")))
     assert sink.statuses() == ["delivered"]
     assert sink.inbound_msgs[0].to == (OTHER_TN,) and sink.inbound_msgs[0].media_urls == ()
-
-
-def test_other_accounts_media_is_not_read(db_url: str) -> None:
-    sink = FakeSink()
-    url = "https://openband.test/api/v2/users/sim-acct/media/abc/0/cat.png"
-    msg = OutboundMessage(
-        "mx", OTHER, None, OTHER_TN, PLATFORM, (PLATFORM,), "", (url,), ("",), 1, "GSM-7", "mms"
-    )
-    _run(db_url, lambda c: sim.Simulator().submit(c, msg, sink))
-    assert sink.inbound_msgs[0].media == () and sink.inbound_msgs[0].media_urls == (url,)
-
-
-def test_handset_send_records_per_platform_number(db_url: str) -> None:
-    sink = FakeSink()
-    tn = handset()
-
-    async def go(conn: AsyncConnection) -> None:
-        ids = await sim.handset_send(
-            conn, sink, handset=tn, to=(PLATFORM,), owners={PLATFORM: ACCT}, text="x" * 170
-        )
-        assert ids == ["in-1"]
-        (row,) = await sim.handset_messages(conn, tn, ACCT)
-        assert row.direction == "sent" and row.message_id == "in-1" and len(row.segments) == 2
-
-    _run(db_url, go)
-    assert sink.inbound_msgs[0].segment_count == 2
-
-
-def test_unknown_event_raises(db_url: str) -> None:
-    async def go(conn: AsyncConnection) -> None:
-        with pytest.raises(ValueError):
-            await sim.Simulator().run_event(conn, "bogus:1", FakeSink())
-        await sim.Simulator().run_event(conn, "deliver:999999", FakeSink())  # stale: no-op
-
-    _run(db_url, go)

@@ -29,8 +29,7 @@ def basic_credentials(request: Request) -> tuple[str, str]:
 
 async def authenticate(request: Request, kinds: tuple[str, ...]) -> Principal:
     user, secret = basic_credentials(request)
-    c = ctx(request)
-    principal = await c.credentials.authenticate(c.db.connect, kinds, user, secret)
+    principal = await ctx(request).accounts.authenticate(kinds, user, secret)
     if principal is None:
         raise Unauthorized("Authentication Failed")
     request.state.principal = principal

@@ -1,33 +1,14 @@
-"""What every request handler can reach: settings, database, credential cache, workers."""
+"""What every request handler reaches: the platform's core services (core/platform.Platform)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 from starlette.requests import Request
 
-from openband.config import Settings
-from openband.core.accounts import CredentialCache
-from openband.store.db import Database
-
-if TYPE_CHECKING:
-    from openband.core.inventory import Inventory
-    from openband.core.jobs import Workers
+from openband.core.platform import Platform
 
 
-@dataclass
-class AppContext:
-    settings: Settings
-    db: Database
-    credentials: CredentialCache
-    inventory: Inventory | None = None
-    workers: Workers | None = None
-    extras: dict[str, object] = field(default_factory=dict)
-
-
-def ctx(request: Request) -> AppContext:
-    return request.app.state.ctx
+def ctx(request: Request) -> Platform:
+    return request.app.state.platform  # type: ignore[no-any-return]
 
 
 def base_url(request: Request) -> str:

@@ -19,9 +19,10 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready", summary="Readiness: the database answers")
 async def ready(request: Request) -> JSONResponse:
-    ok = await ctx(request).db.ping()
+    platform = ctx(request)
+    ok = await platform.ready()
     return JSONResponse(
-        {"status": "ready" if ok else "unavailable", "database": ctx(request).db.dialect},
+        {"status": "ready" if ok else "unavailable", "database": platform.database_kind},
         status_code=200 if ok else 503,
     )
 
@@ -32,4 +33,4 @@ async def ready(request: Request) -> JSONResponse:
     response_class=Response,
 )
 async def prometheus_metrics(request: Request) -> Response:
-    return Response(await metrics.scrape(ctx(request).db), media_type=metrics.CONTENT_TYPE)
+    return Response(await ctx(request).metrics(), media_type=metrics.CONTENT_TYPE)

@@ -3,7 +3,8 @@
 Not a Bandwidth API: JSON in and out, HTTP Basic with the account's username:password, errors as
 `{"type", "description"}` (plus `fieldErrors` on validation) like Messaging v2. An account sees
 only the simulator traffic that involves its own numbers. Handset behaviours are platform-wide,
-like a real phone's (see docs/simulator.md).
+like a real phone's (see docs/simulator.md). The rules are core/simulator's; this module only
+translates.
 
 SimRoute authenticates before the body is read, caps the body size, insists on JSON, and turns
 every error (core, validation, oversized body) into that shape: FastAPI's 422 never leaks.
@@ -16,7 +17,6 @@ import binascii
 import logging
 from collections.abc import Callable
 from typing import Any, Literal
-from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
@@ -29,24 +29,17 @@ from starlette.responses import JSONResponse
 
 from openband.api.auth import authenticate
 from openband.api.body import BodyTooLarge, read_body
-from openband.api.context import AppContext, ctx
-from openband.clock import iso, now, parse_iso
-from openband.core import segments
+from openband.api.context import ctx
+from openband.clock import iso
+from openband.core import simulator as sim
 from openband.core.accounts import KIND_BASIC, Principal
-from openband.core.phone import to_e164
-from openband.delivery.http import HttpClient, MediaError, MediaTooLarge
-from openband.errors import CoreError, Forbidden, InvalidInput, NotFound
-from openband.network import simulator as sim
-from openband.network.base import CarrierSink, MediaItem
-from openband.store import numbers
+from openband.core.simulator import MAX_TEXT, RECEIVED, Behaviour, HandsetMessage, MediaItem
+from openband.errors import CoreError, InvalidInput
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/sim/v1"
 KINDS = (KIND_BASIC,)
-MAX_RECIPIENTS = 10
-MAX_MEDIA = 10
-MAX_URL = 4096
 
 ERROR_TYPES = {
     400: "request-validation",
@@ -62,19 +55,9 @@ ERROR_TYPES = {
 }
 
 
-class TooLarge(CoreError):
-    status = 413
-    kind = "request-entity-too-large"
-
-
 class UnsupportedMediaType(CoreError):
     status = 415
     kind = "unsupported-content-type"
-
-
-class Unavailable(CoreError):
-    status = 503
-    kind = "service-unavailable"
 
 
 # --- wire models -------------------------------------------------------------------------------
@@ -114,10 +97,10 @@ class HandsetSend(_Wire):
         description="Platform number(s) of your account (a list is a group message).",
         examples=["+19195551234"],
     )
-    text: str = Field("", max_length=sim.MAX_TEXT)
+    text: str = Field("", max_length=MAX_TEXT)
     media: list[str | MediaObject] = Field(
         default_factory=list,
-        max_length=MAX_MEDIA,
+        max_length=sim.MAX_MEDIA,
         description="URLs (fetched under the SSRF policy) or inline {contentType, content, name}.",
     )
 
@@ -163,14 +146,14 @@ class BehaviourIn(_Wire):
     )
     auto_reply_delay_seconds: float = 0.0
 
-    def behaviour(self) -> sim.Behaviour:
-        return sim.Behaviour(
+    def behaviour(self) -> Behaviour:
+        return Behaviour(
             mode=self.mode,
             error_code=self.error_code,
             delay_seconds=self.delay_seconds,
             auto_reply=self.auto_reply,
             auto_reply_delay_seconds=self.auto_reply_delay_seconds,
-        ).validate()
+        )
 
 
 class BehaviourOut(BehaviourIn):
@@ -250,7 +233,7 @@ class SimRoute(APIRoute):
                     request = await _buffered(request)
                 return await handler(request)
             except CoreError as exc:
-                kind = exc.kind if exc.status in (413, 415, 503) else None
+                kind = exc.kind if exc.status in (413, 415) else None
                 return _error(exc.status, exc.description, kind=kind)
             except BodyTooLarge as exc:
                 return _error(413, str(exc))
@@ -303,122 +286,25 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix=PREFIX, tags=["Simulator"], route_class=SimRoute, responses=_ERRORS)
 
 
-def _sink(c: AppContext) -> CarrierSink:
-    sink = sim.sink_from(c.extras)
-    if sink is None:
-        raise Unavailable("Messaging is not running on this server (no messaging sink)")
-    return sink
-
-
-def _wake(c: AppContext) -> None:
-    """After a commit that enqueued work: run it now instead of at the next poll."""
-    if c.workers is not None:
-        c.workers.wake()
-    delivery = c.extras.get("delivery")
-    wake = getattr(delivery, "wake", None)
-    if callable(wake):
-        wake()
-
-
-async def _not_on_net(c: AppContext, tn: str) -> None:
-    async with c.db.connect() as conn:
-        if await numbers.get(conn, tn) is not None:
+def _media(items: list[str | MediaObject]) -> list[str | MediaItem]:
+    """Inline items decoded; URLs are fetched by core (under the SSRF policy)."""
+    out: list[str | MediaItem] = []
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        try:
+            content = base64.b64decode(item.content, validate=True)
+        except (binascii.Error, ValueError) as exc:
             raise InvalidInput(
-                f"{tn} is a number on this platform; on-net numbers are not handsets",
-                field="number",
+                f"media[{i}].content is not valid base64", field=f"media[{i}].content"
+            ) from exc
+        out.append(
+            MediaItem(
+                content=content, content_type=item.content_type, name=item.name or f"media{i}"
             )
-
-
-# --- POST /sim/v1/messages -----------------------------------------------------------------------
-
-
-def _recipients(body: HandsetSend) -> tuple[str, tuple[str, ...]]:
-    handset = to_e164(body.from_, field="from")
-    raw = [body.to] if isinstance(body.to, str) else list(body.to)
-    if not raw:
-        raise InvalidInput("to must name at least one number", field="to")
-    if len(raw) > MAX_RECIPIENTS:
-        raise InvalidInput(f"to may name at most {MAX_RECIPIENTS} numbers", field="to")
-    to: list[str] = []
-    for value in raw:
-        tn = to_e164(value, field="to")
-        if tn not in to:
-            to.append(tn)
-    if handset in to:
-        raise InvalidInput("a handset cannot text itself", field="to")
-    if not body.text and not body.media:
-        raise InvalidInput("text or media is required", field="text")
-    return handset, tuple(to)
-
-
-def _check_owners(
-    owners: dict[str, str], handset: str, to: tuple[str, ...], account_id: str
-) -> dict[str, str]:
-    """Platform recipients -> account; every one must be the caller's."""
-    if handset in owners:
-        raise InvalidInput(
-            f"from {handset} is a number on this platform, not a handset; "
-            "send from it with the Messaging API",
-            field="from",
         )
-    platform = {tn: owners[tn] for tn in to if tn in owners}
-    if not platform:
-        raise NotFound("None of the numbers in to is in service on this platform")
-    foreign = [tn for tn, acct in platform.items() if acct != account_id]
-    if foreign:
-        raise Forbidden(f"{', '.join(foreign)} is not a number of your account")
-    return platform
-
-
-def _media_name(url: str, index: int) -> str:
-    tail = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
-    return tail[:255] or f"media{index}"
-
-
-async def _load_media(c: AppContext, items: list[str | MediaObject]) -> tuple[MediaItem, ...]:
-    """Fetch or decode the media before the transaction: no network I/O under the write lock."""
-    budget = c.settings.sim_max_media_bytes
-    out: list[MediaItem] = []
-    client: HttpClient | None = None
-    own_client = False
-    try:
-        for i, item in enumerate(items):
-            if isinstance(item, MediaObject):
-                try:
-                    content = base64.b64decode(item.content, validate=True)
-                except (binascii.Error, ValueError) as exc:
-                    raise InvalidInput(
-                        f"media[{i}].content is not valid base64", field=f"media[{i}].content"
-                    ) from exc
-                name = item.name or f"media{i}"
-                ctype = item.content_type
-            else:
-                if len(item) > MAX_URL or urlsplit(item).scheme not in ("http", "https"):
-                    raise InvalidInput(
-                        f"media[{i}] must be an http(s) URL of at most {MAX_URL} characters",
-                        field=f"media[{i}]",
-                    )
-                if client is None:
-                    shared = c.extras.get("http")
-                    if isinstance(shared, HttpClient):
-                        client = shared
-                    else:
-                        client, own_client = HttpClient.from_settings(c.settings), True
-                try:
-                    content, ctype = await client.fetch_media(item, max_bytes=max(budget, 0))
-                except MediaTooLarge as exc:
-                    raise TooLarge(f"media[{i}]: {exc}") from None
-                except MediaError as exc:
-                    raise InvalidInput(f"media[{i}]: {exc}", field=f"media[{i}]") from None
-                name = _media_name(item, i)
-            budget -= len(content)
-            if budget < 0:
-                raise TooLarge(f"media exceed {c.settings.sim_max_media_bytes} bytes in total")
-            out.append(MediaItem(content=content, content_type=ctype, name=name))
-    finally:
-        if own_client and client is not None:
-            await client.close()
-    return tuple(out)
+    return out
 
 
 @router.post(
@@ -441,40 +327,26 @@ async def _load_media(c: AppContext, items: list[str | MediaObject]) -> tuple[Me
 async def send_from_handset(
     request: Request, body: HandsetSend, principal: Principal = Security(_principal)
 ) -> SendResult:
-    c = ctx(request)
-    handset, to = _recipients(body)
-    sink = _sink(c)
-    # Refuse early, before any media is fetched; checked again inside the transaction.
-    async with c.db.connect() as conn:
-        _check_owners(
-            await numbers.owned_among(conn, [handset, *to]), handset, to, principal.account_id
-        )
-    media = await _load_media(c, body.media)
-    async with c.db.begin() as conn:
-        owners = _check_owners(
-            await numbers.owned_among(conn, [handset, *to]), handset, to, principal.account_id
-        )
-        ids = await sim.handset_send(
-            conn, sink, handset=handset, to=to, owners=owners, text=body.text, media=media
-        )
-    _wake(c)
-    mms = bool(media) or len(to) > 1
+    to = [body.to] if isinstance(body.to, str) else list(body.to)
+    sent = await ctx(request).simulator.handset_send(
+        principal.account_id, body.from_, to, body.text, _media(body.media)
+    )
     return SendResult(
-        message_ids=ids,
-        from_=handset,
-        to=list(to),
+        message_ids=sent.message_ids,
+        from_=sent.handset,
+        to=list(sent.to),
         text=body.text,
-        media=[m.name for m in media],
-        segment_count=segments.message_segment_count(body.text, mms=mms),
-        time=iso(now()) or "",
+        media=sent.media,
+        segment_count=sent.segment_count,
+        time=iso(sent.time) or "",
     )
 
 
 # --- GET /sim/v1/handsets/{number}/messages -------------------------------------------------------
 
 
-def _message_out(r: sim.HandsetMessage) -> HandsetMessageOut:
-    received = r.direction == sim.RECEIVED
+def _message_out(r: HandsetMessage) -> HandsetMessageOut:
+    received = r.direction == RECEIVED
     return HandsetMessageOut(
         id=r.id,
         message_id=r.message_id,
@@ -509,35 +381,21 @@ async def handset_messages(
     limit: int = Query(100, ge=1, le=1000),
     principal: Principal = Security(_principal),
 ) -> HandsetMessages:
-    c = ctx(request)
-    tn = to_e164(number, field="number")
-    since_dt = None
-    if since:
-        try:
-            since_dt = parse_iso(since)
-        except ValueError:
-            raise InvalidInput(f"since '{since}' is not an ISO-8601 time", field="since") from None
-    async with c.db.connect() as conn:
-        rows = await sim.handset_messages(
-            conn,
-            tn,
-            principal.account_id,
-            direction=direction,
-            since=since_dt,
-            after_id=after,
-            limit=limit,
-        )
+    tn, rows = await ctx(request).simulator.handset_log(
+        principal.account_id, number, direction=direction, since=since, after=after, limit=limit
+    )
     return HandsetMessages(handset=tn, messages=[_message_out(r) for r in rows])
 
 
 # --- handset behaviour ---------------------------------------------------------------------------
 
 
-def _behaviour_out(tn: str, b: sim.Behaviour, *, reserved: bool, scripted: bool) -> BehaviourOut:
+def _behaviour_out(h: sim.HandsetScript) -> BehaviourOut:
+    b = h.behaviour
     return BehaviourOut(
-        number=tn,
-        reserved=reserved,
-        scripted=scripted,
+        number=h.number,
+        reserved=h.reserved,
+        scripted=h.scripted,
         failure_code=b.failure_code,
         mode=b.mode,
         error_code=b.error_code,
@@ -545,15 +403,6 @@ def _behaviour_out(tn: str, b: sim.Behaviour, *, reserved: bool, scripted: bool)
         auto_reply=b.auto_reply,
         auto_reply_delay_seconds=b.auto_reply_delay_seconds,
     )
-
-
-def _not_reserved(tn: str) -> None:
-    if sim.reserved(tn) is not None:
-        raise InvalidInput(
-            f"{tn} is a reserved test number with a fixed behaviour "
-            "(see GET /sim/v1/reserved-numbers)",
-            field="number",
-        )
 
 
 @router.get(
@@ -565,15 +414,7 @@ def _not_reserved(tn: str) -> None:
 async def get_handset(
     request: Request, number: str, principal: Principal = Security(_principal)
 ) -> BehaviourOut:
-    c = ctx(request)
-    tn = to_e164(number, field="number")
-    await _not_on_net(c, tn)
-    fixed = sim.reserved(tn)
-    if fixed is not None:
-        return _behaviour_out(tn, fixed.behaviour, reserved=True, scripted=False)
-    async with c.db.connect() as conn:
-        stored = await sim.stored_behaviour(conn, tn)
-    return _behaviour_out(tn, stored or sim.DEFAULT, reserved=False, scripted=stored is not None)
+    return _behaviour_out(await ctx(request).simulator.script(number))
 
 
 @router.put(
@@ -590,15 +431,11 @@ async def get_handset(
 async def put_handset(
     request: Request, number: str, body: BehaviourIn, principal: Principal = Security(_principal)
 ) -> BehaviourOut:
-    c = ctx(request)
-    tn = to_e164(number, field="number")
-    _not_reserved(tn)
-    behaviour = body.behaviour()
-    await _not_on_net(c, tn)
-    async with c.db.begin() as conn:
-        await sim.put_behaviour(conn, tn, behaviour)
-    log.info("handset scripted", extra={"handset": tn, "account_id": principal.account_id})
-    return _behaviour_out(tn, behaviour, reserved=False, scripted=True)
+    script = await ctx(request).simulator.set_script(number, body.behaviour())
+    log.info(
+        "handset scripted", extra={"handset": script.number, "account_id": principal.account_id}
+    )
+    return _behaviour_out(script)
 
 
 @router.delete(
@@ -610,12 +447,7 @@ async def put_handset(
 async def delete_handset(
     request: Request, number: str, principal: Principal = Security(_principal)
 ) -> Response:
-    c = ctx(request)
-    tn = to_e164(number, field="number")
-    _not_reserved(tn)
-    await _not_on_net(c, tn)
-    async with c.db.begin() as conn:
-        await sim.delete_behaviour(conn, tn)
+    await ctx(request).simulator.reset_script(number)
     return Response(status_code=204)
 
 
@@ -646,5 +478,5 @@ async def reserved_numbers() -> list[ReservedOut]:
             auto_reply=r.behaviour.auto_reply,
             auto_reply_delay_seconds=r.behaviour.auto_reply_delay_seconds,
         )
-        for r in sim.RESERVED.values()
+        for r in sim.SimulatorControl.reserved_numbers()
     ]

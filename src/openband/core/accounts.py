@@ -9,7 +9,6 @@ invalidates it at once in this process and within `credential_cache_seconds` in 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -17,11 +16,16 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openband.core.cache import TtlCache
 from openband.errors import Conflict, InvalidInput, NotFound
 from openband.store import accounts as repo
+
+if TYPE_CHECKING:
+    from openband.store.db import Database
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -84,8 +88,9 @@ class CredentialCache:
     def __init__(self, ttl_seconds: float) -> None:
         self.ttl = ttl_seconds
         self._verified: dict[tuple[str, str, str, bytes], float] = {}
-        self._rows: dict[tuple[str, str], tuple[float, repo.CredentialRow | None]] = {}
-        self._loading: dict[tuple[str, str], asyncio.Future[repo.CredentialRow | None]] = {}
+        # Row lookups are cached for a fraction of the TTL: password changes made by another
+        # process (the CLI) are seen within that time.
+        self._rows = TtlCache(min(ttl_seconds, self.ROW_SECONDS), max_size=10_000)
         # header -> (expiry, kind, principal, secret hash that verified it, account id)
         self._headers: dict[str, tuple[float, str, str, str, str]] = {}
 
@@ -104,15 +109,15 @@ class CredentialCache:
         now = time.monotonic()
         if expiry <= now or kind not in kinds:
             return None
-        row = self._rows.get((kind, principal))
-        if row is None or row[0] <= now or row[1] is None or row[1].secret_hash != secret_hash:
+        fresh, row = self._rows.get((kind, principal))
+        if not fresh or row is None or row.secret_hash != secret_hash:
             return None
         return Principal(account_id, kind, principal)
 
     def remember_header(self, header: str, who: Principal) -> None:
         """Remember that `header` authenticated as `who` (after `authenticate` said so)."""
-        row = self._rows.get((who.kind, who.username))
-        if row is None or row[1] is None:
+        fresh, row = self._rows.get((who.kind, who.username))
+        if not fresh or row is None:
             return
         if len(self._headers) > 10_000:
             self._headers.clear()
@@ -120,16 +125,16 @@ class CredentialCache:
             time.monotonic() + self.ttl,
             who.kind,
             who.username,
-            row[1].secret_hash,
+            row.secret_hash,
             who.account_id,
         )
 
     async def authenticate(
-        self, conn_factory, kinds: tuple[str, ...], principal: str, secret: str
-    ) -> Principal | None:  # type: ignore[no-untyped-def]
+        self, db: Database, kinds: tuple[str, ...], principal: str, secret: str
+    ) -> Principal | None:
         now = time.monotonic()
         for kind in kinds:
-            row = await self._row(conn_factory, kind, principal, now)
+            row = await self._row(db, kind, principal)
             if row is None:
                 continue
             fp = hashlib.sha256(secret.encode()).digest()
@@ -144,32 +149,32 @@ class CredentialCache:
                 return Principal(row.account_id, kind, principal)
         return None
 
-    async def _row(self, conn_factory, kind: str, principal: str, now: float):  # type: ignore[no-untyped-def]
-        key = (kind, principal)
-        cached = self._rows.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        pending = self._loading.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        fut: asyncio.Future[repo.CredentialRow | None] = asyncio.get_running_loop().create_future()
-        self._loading[key] = fut
-        try:
-            async with conn_factory() as conn:
-                row = await repo.get_credential(conn, kind, principal)
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # mark retrieved: waiters (if any) get it re-raised
-            raise
-        finally:
-            self._loading.pop(key, None)
-        if len(self._rows) > 10_000:
-            self._rows.clear()
-        # Row lookups are cached for a fraction of the TTL: password changes made by another
-        # process (the CLI) are seen within that time.
-        self._rows[key] = (time.monotonic() + min(self.ttl, self.ROW_SECONDS), row)
-        fut.set_result(row)
-        return row
+    async def _row(self, db: Database, kind: str, principal: str) -> repo.CredentialRow | None:
+        async def load() -> repo.CredentialRow | None:
+            async with db.connect() as conn:
+                return await repo.get_credential(conn, kind, principal)
+
+        return await self._rows.get_or_load((kind, principal), load)
+
+
+class Accounts:
+    """Authentication for every API family: HTTP Basic credentials checked against the stored
+    scrypt hashes, through the CredentialCache."""
+
+    def __init__(self, db: Database, credentials: CredentialCache) -> None:
+        self.db = db
+        self.credentials = credentials
+
+    async def authenticate(
+        self, kinds: tuple[str, ...], principal: str, secret: str
+    ) -> Principal | None:
+        return await self.credentials.authenticate(self.db, kinds, principal, secret)
+
+    def cached_header(self, header: str, kinds: tuple[str, ...]) -> Principal | None:
+        return self.credentials.cached_header(header, kinds)
+
+    def remember_header(self, header: str, who: Principal) -> None:
+        self.credentials.remember_header(header, who)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The one outbound HTTP client: a shared aiohttp session behind the SSRF policy.
+"""The callback client: a shared aiohttp session behind the SSRF policy, for the delivery
+worker's POSTs (fetch.py is the other client: synchronous fetches that return a body).
 
 aiohttp rather than httpx: on this class of machine it posts 10x more small webhooks per second.
 One ClientSession per process keeps connections alive across deliveries; the connector's
@@ -12,7 +13,6 @@ import base64
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -27,7 +27,6 @@ USER_AGENT = "BandwidthAPI/v2"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 # A receiver's answer is only drained for keep-alive; beyond this the connection is dropped.
 MAX_RESPONSE_DRAIN = 64 * 1024
-REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CACHE_SIZE = 4096  # per-URL / per-credentials entries kept before starting over
 
 
@@ -42,36 +41,12 @@ class AttemptResult:
         return self.status is not None and 200 <= self.status < 300
 
 
-class MediaError(Exception):
-    """Media could not be fetched. The messaging engine reports it as `error_code`."""
-
-    reason = "unreachable"
-    error_code = 4410  # media-unavailable
-
-    def __init__(self, url: str, detail: str) -> None:
-        super().__init__(f"{self.reason}: {detail} ({url})")
-        self.url = url
-        self.detail = detail
-
-
-class MediaDenied(MediaError):
-    reason = "denied"
-
-
-class MediaUnreachable(MediaError):
-    reason = "unreachable"
-
-
-class MediaTooLarge(MediaError):
-    reason = "too-large"
-
-
 def basic_auth(user: str, password: str) -> str:
     # Built by hand: aiohttp.BasicAuth refuses a ':' in the user id, Bandwidth's creds allow it.
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
-def _denied(exc: BaseException) -> UrlDenied | None:
+def denied_by_policy(exc: BaseException) -> UrlDenied | None:
     seen: BaseException | None = exc
     for _ in range(5):
         if seen is None:
@@ -84,7 +59,7 @@ def _denied(exc: BaseException) -> UrlDenied | None:
 
 
 def describe(exc: BaseException) -> str:
-    denied = _denied(exc)
+    denied = denied_by_policy(exc)
     if denied is not None:
         return f"denied: {denied.reason}"
     if isinstance(exc, TimeoutError):
@@ -221,61 +196,3 @@ class HttpClient:
             return AttemptResult(None, (time.perf_counter() - start) * 1000, describe(exc))
         latency = (time.perf_counter() - start) * 1000
         return AttemptResult(status, latency, None if 200 <= status < 300 else f"HTTP {status}")
-
-    async def fetch_media(
-        self,
-        url: str,
-        *,
-        max_bytes: int,
-        timeout: float = 30.0,
-        auth: tuple[str, str] | None = None,
-        max_redirects: int = 5,
-    ) -> tuple[bytes, str]:
-        """GET media; returns (content, content type). Raises MediaDenied / MediaTooLarge /
-        MediaUnreachable. Redirects are followed by hand so each hop passes the policy."""
-        deadline = time.monotonic() + timeout
-        origin = urlsplit(url)[:2]
-        current = url
-        for _ in range(max_redirects + 1):
-            try:
-                self.policy.check_url(current)
-            except UrlDenied as exc:
-                raise MediaDenied(current, exc.reason) from None
-            headers = {}
-            if auth is not None and urlsplit(current)[:2] == origin:  # creds stay on their host
-                headers["Authorization"] = basic_auth(*auth)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise MediaUnreachable(url, "timeout")
-            try:
-                async with self.session.get(
-                    current,
-                    headers=headers,
-                    allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(total=remaining),
-                ) as resp:
-                    if resp.status in REDIRECTS and "Location" in resp.headers:
-                        current = urljoin(current, resp.headers["Location"])
-                        continue
-                    if not 200 <= resp.status < 300:
-                        raise MediaUnreachable(current, f"HTTP {resp.status}")
-                    if (resp.content_length or 0) > max_bytes:
-                        raise MediaTooLarge(current, f"{resp.content_length} bytes > {max_bytes}")
-                    data = bytearray()
-                    async for chunk in resp.content.iter_chunked(64 * 1024):
-                        data += chunk
-                        if len(data) > max_bytes:
-                            resp.close()
-                            raise MediaTooLarge(current, f"more than {max_bytes} bytes")
-                    ctype = resp.headers.get("Content-Type", "application/octet-stream")
-                    return bytes(data), ctype
-            except MediaError:
-                raise
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                denied = _denied(exc)
-                if denied is not None:
-                    raise MediaDenied(current, denied.reason) from None
-                raise MediaUnreachable(current, describe(exc)) from None
-        raise MediaUnreachable(url, "too many redirects")

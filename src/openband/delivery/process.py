@@ -145,8 +145,8 @@ async def serve(settings: Settings, index: int) -> None:
     from openband.delivery.http import HttpClient
     from openband.delivery.nudge import Listener
     from openband.delivery.worker import DeliveryWorker
+    from openband.heap import freeze_heap
     from openband.store.db import Database
-    from openband.wiring import freeze_heap
 
     db = Database(settings.database_url)
     http = HttpClient.from_settings(settings)

@@ -28,11 +28,11 @@ import socket
 import time
 from collections import Counter, deque
 from datetime import timedelta
+from typing import Protocol, Self
 
 from openband import metrics
 from openband.clock import now
 from openband.config import Settings
-from openband.core.priority import AcceptPriority
 from openband.delivery import signing
 from openband.delivery.http import AttemptResult, HttpClient
 from openband.store import callbacks as repo
@@ -54,6 +54,20 @@ PURGE_INTERVAL = 60.0
 PURGE_BATCH = 2000
 
 
+class GivesWay(Protocol):
+    """A share of the process's time under load (core/priority.AcceptPriority): the worker's
+    loops give way to a burst of API requests by it."""
+
+    @property
+    def busy(self) -> bool: ...
+
+    def register(self) -> Self: ...
+
+    def batch(self, normal: int) -> int: ...
+
+    async def give_way(self, worked: float) -> None: ...
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -62,7 +76,7 @@ class DeliveryWorker:
         *,
         http: HttpClient | None = None,
         worker_id: str | None = None,
-        priority: AcceptPriority | None = None,
+        priority: GivesWay | None = None,
     ) -> None:
         self.settings = settings
         self.db = db

@@ -165,13 +165,14 @@ def _is_pg(conn: AsyncConnection) -> bool:
 
 # Not frozen (a frozen __init__ pays per field, on the hot path): treat as immutable.
 @dataclass(slots=True)
-class DueRecipient:
-    message_id: str
-    recipient: str
+class MessageRow:
+    id: str
     account_id: str
     application_id: str | None
-    from_tn: str
-    to_tns: tuple[str, ...]
+    direction: str  # "in" | "out"
+    owner: str  # the account's number: the sender (out) or the recipient (in)
+    sender: str  # column from_tn
+    to: tuple[str, ...]  # column to_tns
     text: str
     media: tuple[str, ...]
     tag: str | None
@@ -180,6 +181,64 @@ class DueRecipient:
     segment_count: int
     message_type: str
     created_at: datetime
+
+
+@dataclass(slots=True)  # not frozen, like MessageRow
+class DueRecipient:
+    """A recipient whose copy is due to the carrier, with its (outbound) message."""
+
+    recipient: str
+    message: MessageRow
+
+
+def message_values(m: MessageRow) -> dict[str, Any]:
+    """A messages row's columns."""
+    return {
+        "id": m.id,
+        "account_id": m.account_id,
+        "application_id": m.application_id,
+        "direction": m.direction,
+        "owner": m.owner,
+        "from_tn": m.sender,
+        "to_tns": list(m.to),
+        "text": m.text,
+        "media": list(m.media),
+        "tag": m.tag,
+        "priority": m.priority,
+        "expiration": m.expiration,
+        "segment_count": m.segment_count,
+        "message_type": m.message_type,
+        "created_at": m.created_at,
+    }
+
+
+def recipient_values(
+    m: MessageRow,
+    recipient: str,
+    *,
+    status: str,
+    send_at: datetime | None,
+    carrier_name: str | None = None,
+) -> dict[str, Any]:
+    """A message_recipients row's columns: one recipient's copy of `m`."""
+    return {
+        "message_id": m.id,
+        "recipient": recipient,
+        "account_id": m.account_id,
+        "direction": "OUTBOUND" if m.direction == "out" else "INBOUND",
+        "source_tn": m.sender,
+        "message_type": m.message_type,
+        "status": status,
+        "error_code": None,
+        "carrier_name": carrier_name,
+        "segment_count": m.segment_count,
+        "message_size": len(m.text.encode()),
+        "attachment_count": len(m.media),
+        "recipient_count": len(m.to),
+        "send_at": send_at,
+        "created_at": m.created_at,
+        "updated_at": m.created_at,
+    }
 
 
 def _due_query(postgres: bool) -> Any:
@@ -236,20 +295,24 @@ async def claim_due(
     rows = await conn.execute(_DUE[postgres], {"at": at, "limit": limit})
     return [
         DueRecipient(
-            r[0],
             r[1],
-            r[2],
-            r[3],
-            r[4],
-            tuple(r[5] or ()),
-            r[6] or "",
-            tuple(r[7] or ()),
-            r[8],
-            r[9],
-            aware(r[10]),
-            r[11],
-            r[12],
-            aware(r[13]),  # type: ignore[arg-type]
+            MessageRow(
+                r[0],
+                r[2],
+                r[3],
+                "out",
+                r[4],
+                r[4],
+                tuple(r[5] or ()),
+                r[6] or "",
+                tuple(r[7] or ()),
+                r[8],
+                r[9],
+                aware(r[10]),
+                r[11],
+                r[12],
+                aware(r[13]),  # type: ignore[arg-type]
+            ),
         )
         for r in rows
     ]
@@ -361,25 +424,6 @@ async def transition_many(
     return moved
 
 
-@dataclass(slots=True)  # not frozen, like DueRecipient
-class MessageRow:
-    id: str
-    account_id: str
-    application_id: str | None
-    direction: str
-    owner: str
-    from_tn: str
-    to_tns: tuple[str, ...]
-    text: str
-    media: tuple[str, ...]
-    tag: str | None
-    priority: str
-    expiration: datetime | None
-    segment_count: int
-    message_type: str
-    created_at: datetime
-
-
 async def get_message(conn: AsyncConnection, message_id: str) -> MessageRow | None:
     r = (await conn.execute(select(_m).where(_m.c.id == message_id))).first()
     if r is None:
@@ -391,8 +435,8 @@ async def get_message(conn: AsyncConnection, message_id: str) -> MessageRow | No
         application_id=m["application_id"],
         direction=m["direction"],
         owner=m["owner"],
-        from_tn=m["from_tn"],
-        to_tns=tuple(m["to_tns"] or ()),
+        sender=m["from_tn"],
+        to=tuple(m["to_tns"] or ()),
         text=m["text"] or "",
         media=tuple(m["media"] or ()),
         tag=m["tag"],
@@ -435,30 +479,32 @@ async def destinations(conn: AsyncConnection, tns: Sequence[str]) -> list[Destin
 
 # --- list / search -----------------------------------------------------------------------------
 
+# What a list can be sorted by (each family maps its own names to these).
 SORT_COLUMNS = {
-    "messageId": _r.c.message_id,
-    "accountId": _r.c.account_id,
-    "sourceTn": _r.c.source_tn,
-    "destinationTn": _r.c.recipient,
-    "messageStatus": _r.c.status,
-    "messageDirection": _r.c.direction,
-    "messageType": _r.c.message_type,
-    "segmentCount": _r.c.segment_count,
-    "errorCode": _r.c.error_code,
-    "receiveTime": _r.c.created_at,
-    "carrierName": _r.c.carrier_name,
-    "messageSize": _r.c.message_size,
-    "attachmentCount": _r.c.attachment_count,
-    "recipientCount": _r.c.recipient_count,
+    "message_id": _r.c.message_id,
+    "account_id": _r.c.account_id,
+    "sender": _r.c.source_tn,
+    "recipient": _r.c.recipient,
+    "status": _r.c.status,
+    "direction": _r.c.direction,
+    "message_type": _r.c.message_type,
+    "segment_count": _r.c.segment_count,
+    "error_code": _r.c.error_code,
+    "time": _r.c.created_at,
+    "carrier_name": _r.c.carrier_name,
+    "message_size": _r.c.message_size,
+    "attachment_count": _r.c.attachment_count,
+    "recipient_count": _r.c.recipient_count,
 }
+SORT_KEYS = frozenset(SORT_COLUMNS)
 
 
 @dataclass
 class MessageFilter:
     account_id: str
     message_ids: list[str] = field(default_factory=list)
-    source_exact: list[str] = field(default_factory=list)
-    source_partial: str | None = None
+    sender_exact: list[str] = field(default_factory=list)
+    sender_partial: str | None = None
     dest_exact: list[str] = field(default_factory=list)
     dest_partial: str | None = None
     statuses: list[str] = field(default_factory=list)
@@ -484,10 +530,10 @@ def _conds(f: MessageFilter) -> list[Any]:
     out: list[Any] = [c.account_id == f.account_id]
     if f.message_ids:
         out.append(c.message_id.in_(f.message_ids))
-    if f.source_exact:
-        out.append(c.source_tn.in_(f.source_exact))
-    if f.source_partial:
-        out.append(c.source_tn.like(_like_digits(f.source_partial), escape="\\"))
+    if f.sender_exact:
+        out.append(c.source_tn.in_(f.sender_exact))
+    if f.sender_partial:
+        out.append(c.source_tn.like(_like_digits(f.sender_partial), escape="\\"))
     if f.dest_exact:
         out.append(c.recipient.in_(f.dest_exact))
     if f.dest_partial:
@@ -526,7 +572,7 @@ def _conds(f: MessageFilter) -> list[Any]:
 class ListedRecipient:
     message_id: str
     account_id: str
-    source_tn: str
+    sender: str
     recipient: str
     status: str
     direction: str

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from openband.api.context import ctx
 from openband.api.dashboard.routing import DashboardRouter, body_doc, location, principal
-from openband.api.dashboard.xml import XML_MEDIA_TYPE, XmlDoc, xml_response
+from openband.api.dashboard.xml import XmlDoc, xml, xml_response
 from openband.core import provisioning as core
 
 router = DashboardRouter()
@@ -72,27 +72,42 @@ def to_input(doc: ApplicationDoc) -> core.ApplicationInput:
     for key in core.CONFIG_KEYS:
         value = getattr(doc, key)
         if isinstance(value, CredsDoc):
-            value = {"user_id": value.user_id, "password": value.password}
+            value = core.Credentials(value.user_id or "", value.password or "")
         if value is not None:
             config[key] = value
     return core.ApplicationInput(service_type=doc.service_type, name=doc.app_name, config=config)
 
 
+def _user_only(creds: core.Credentials | None) -> CredsDoc | None:
+    # Only the UserId is ever echoed.
+    return CredsDoc(user_id=creds.user) if creds is not None and creds.user else None
+
+
 def to_doc(row: core.ApplicationRow) -> ApplicationDoc:
-    values: dict[str, Any] = {}
-    for key in core.CONFIG_KEYS:
-        value = row.config.get(key)
-        if key in core.CREDS_FIELDS:
-            # Only the UserId is ever echoed.
-            user = value.get("user_id") if isinstance(value, dict) else None
-            value = CredsDoc(user_id=user) if user else None
-        elif key == "callback_timeout" and value is not None:
-            value = str(value)
-        elif key == "requested_callback_types" and not value:
-            value = None
-        values[key] = value
+    config = core.ApplicationConfig.from_json(row.service_type, row.config)
+    m, v = config.messaging, config.voice
+    timeout = v.callback_timeout
     return ApplicationDoc(
-        application_id=row.id, service_type=row.service_type, app_name=row.name, **values
+        application_id=row.id,
+        service_type=row.service_type,
+        app_name=row.name,
+        msg_callback_url=m.msg_callback_url,
+        callback_url=m.callback_url,
+        inbound_callback_url=m.inbound_callback_url,
+        outbound_callback_url=m.outbound_callback_url,
+        msg_callback_creds=_user_only(m.msg_callback_creds),
+        inbound_callback_creds=_user_only(m.inbound_creds),
+        outbound_callback_creds=_user_only(m.outbound_creds),
+        requested_callback_types=list(m.requested_callback_types) or None,
+        call_initiated_callback_url=v.call_initiated_callback_url,
+        call_initiated_method=v.call_initiated_method,
+        call_status_callback_url=v.call_status_callback_url,
+        call_status_method=v.call_status_method,
+        callback_creds=_user_only(v.callback_creds),
+        call_initiated_fallback_url=v.call_initiated_fallback_url,
+        call_initiated_fallback_method=v.call_initiated_fallback_method,
+        call_initiated_fallback_creds=_user_only(v.call_initiated_fallback_creds),
+        callback_timeout=None if timeout is None else str(core.compact_seconds(timeout)),
     )
 
 
@@ -106,8 +121,7 @@ def list_document(root: str, container: str, items: list[XmlDoc]) -> Response:
     holder = etree.SubElement(doc, container)
     for item in items:
         holder.append(item.to_xml_tree(skip_empty=True))
-    body = etree.tostring(doc, xml_declaration=True, encoding="UTF-8", standalone=True)
-    return Response(body, media_type=XML_MEDIA_TYPE)
+    return xml(doc)
 
 
 @router.xml("GET", "/accounts/{account_id}/applications", ROOT)

@@ -1,14 +1,12 @@
 """GET /accounts/{accountId}/availableNumbers: search the inventory (rules in core.inventory).
 
-Results can hold 5000 numbers, so the document is written directly rather than through
-pydantic-xml models; detail values are escaped, numbers are digits. Without enableTNDetail only
-the numbers are fetched (Inventory.search_numbers), and on SQLite the search's statements run on
-the event loop's thread (store.inventory.run_read).
+Results can hold 5000 numbers, so the document is written as text (xmlsafe's rules) rather
+than through pydantic-xml models; detail values are escaped, numbers are digits. Without
+enableTNDetail only the numbers are fetched (Inventory.search_numbers), and on SQLite the
+search's statements run on the event loop's thread (store.inventory.run_read).
 """
 
 from __future__ import annotations
-
-from xml.sax.saxutils import escape
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,10 +16,11 @@ from openband.api.dashboard.routing import DashboardRouter, principal
 from openband.api.dashboard.xml import XML_MEDIA_TYPE
 from openband.core.inventory import Inventory, NumberRow, Search, parse_flag
 from openband.store.inventory import run_read
+from openband.xmlsafe import DECLARATION, escape
 
 router = DashboardRouter()
 
-_HEAD = "<?xml version='1.0' encoding='UTF-8' standalone='yes'?>\n<SearchResult>"
+_HEAD = f"{DECLARATION}<SearchResult>"
 
 
 def _detail(n: NumberRow) -> str:

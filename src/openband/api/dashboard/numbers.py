@@ -12,8 +12,9 @@ from starlette.responses import Response
 
 from openband.api.auth import authenticate
 from openband.api.context import ctx
-from openband.api.dashboard.orders import _date, _links, _xml
+from openband.api.dashboard.orders import _date, _links
 from openband.api.dashboard.routing import DASHBOARD_KINDS, DashboardRouter, principal
+from openband.api.dashboard.xml import xml
 from openband.clock import iso
 from openband.core import phone
 from openband.core import provisioning as prov
@@ -75,7 +76,7 @@ async def _tns_page(request: Request, f: repo.NumberFilter, default_size: int) -
     if total == 0:
         return Response(status_code=204)
     next_page = str(page + 1) if page * size < total else None
-    return _xml(
+    return xml(
         E.TNs(
             E.TotalCount(str(total)),
             _links(request, next_page, size),
@@ -97,7 +98,7 @@ async def in_service_totals(request: Request, account_id: str) -> Response:
     await principal(request, account_id)
     async with ctx(request).db.connect() as conn:
         total = await repo.totals(conn, account_id)
-    return _xml(E.Quantity(E.Count(str(total))))
+    return xml(E.Quantity(E.Count(str(total))))
 
 
 @router.xml("GET", "/accounts/{account_id}/inserviceNumbers/{tn}", "TelephoneNumberResponse")
@@ -142,7 +143,7 @@ async def peer_tns(request: Request, account_id: str, site_id: str, peer_id: str
             limit=size,
         )
     sms = peer.sms_feature is not None
-    return _xml(
+    return xml(
         E.SipPeerTelephoneNumbersResponse(
             E.SipPeerTelephoneNumbers(*[_peer_tn(r, sms) for r in rows])
         )
@@ -163,7 +164,7 @@ async def peer_tn(
         row = await _owned(conn, account_id, tn)
     if row.peer_id != peer.id:
         raise NotFound(f"Telephone number {tn} is not on location {peer.id}", code=13566)
-    return _xml(E.SipPeerTelephoneNumberResponse(_peer_tn(row, peer.sms_feature is not None)))
+    return xml(E.SipPeerTelephoneNumberResponse(_peer_tn(row, peer.sms_feature is not None)))
 
 
 # --- global /tns -----------------------------------------------------------------------------
@@ -209,7 +210,7 @@ async def list_tns(request: Request) -> Response:
     async with ctx(request).db.connect() as conn:
         total, rows = await repo.search(conn, f, offset=(page - 1) * size, limit=size)
     next_page = str(page + 1) if page * size < total else None
-    return _xml(
+    return xml(
         E.TelephoneNumbersResponse(
             E.TelephoneNumberCount(str(total)),
             _links(request, next_page, size),
@@ -236,7 +237,7 @@ async def get_tn(request: Request, tn: str) -> Response:
     if row.site_id is not None:
         doc.append(E.SiteId(str(row.site_id)))
     doc.append(E.AccountId(row.account_id))
-    return _xml(doc)
+    return xml(doc)
 
 
 @router.xml("GET", "/tns/{tn}/{detail}", "TelephoneNumberResponse")
@@ -246,12 +247,12 @@ async def get_tn_detail(request: Request, tn: str, detail: str) -> Response:
         row = await _owned(conn, who.account_id, tn)
         if detail == "sites":
             site = await prov.get_site(conn, who.account_id, row.site_id)
-            return _xml(E.Site(E.Id(str(site.id)), E.Name(site.name)))
+            return xml(E.Site(E.Id(str(site.id)), E.Name(site.name)))
         if detail == "sippeers":
             peer = await prov.find_peer(conn, who.account_id, row.peer_id)
             if peer is None:
                 raise NotFound(f"Telephone number {tn} has no location", code=13566)
-            return _xml(E.SipPeer(E.Id(str(peer.id)), E.Name(peer.name)))
+            return xml(E.SipPeer(E.Id(str(peer.id)), E.Name(peer.name)))
     if detail == "ratecenter":
         inner = [E.State(row.state or ""), E.RateCenter(row.rate_center or "")]
     elif detail == "lata":
@@ -272,4 +273,4 @@ async def get_tn_detail(request: Request, tn: str, detail: str) -> Response:
         ]
     else:
         raise NotFound(f"Unknown telephone number resource {detail}", code=13566)
-    return _xml(E.TelephoneNumberResponse(E.TelephoneNumberDetails(*inner)))
+    return xml(E.TelephoneNumberResponse(E.TelephoneNumberDetails(*inner)))

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from openband.api.body import read_body
 from openband.api.context import ctx
 from openband.api.dashboard.routing import DashboardRouter, location, principal
-from openband.api.dashboard.xml import XML_MEDIA_TYPE, local, parse_tree
+from openband.api.dashboard.xml import local, parse_tree, xml
 from openband.clock import iso, parse_iso
 from openband.core import orders as core
 from openband.core import phone
@@ -109,11 +109,6 @@ def _order_element(row: repo.OrderRow) -> etree._Element:
     return order
 
 
-def _xml(doc: etree._Element, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = etree.tostring(doc, xml_declaration=True, encoding="UTF-8", standalone=True)
-    return Response(body, status_code=status, media_type=XML_MEDIA_TYPE, headers=headers)
-
-
 @router.xml("POST", "/accounts/{account_id}/orders", "OrderResponse", style="errorlist")
 async def create_order(request: Request, account_id: str) -> Response:
     who = await principal(request, account_id)
@@ -124,7 +119,7 @@ async def create_order(request: Request, account_id: str) -> Response:
     if c.workers:
         c.workers.wake()
     doc = E.OrderResponse(_order_element(row), E.OrderStatus(row.status))
-    return _xml(doc, 201, location(request, f"/accounts/{account_id}/orders/{row.id}"))
+    return xml(doc, 201, location(request, f"/accounts/{account_id}/orders/{row.id}"))
 
 
 def _paging(request: Request) -> tuple[str | None, int]:
@@ -189,7 +184,7 @@ async def _list(request: Request, account_id: str, order_type: str) -> Response:
         if r.customer_order_id:
             item.append(E.CustomerOrderId(r.customer_order_id))
         wrapper.append(item)
-    return _xml(E.ResponseSelectWrapper(wrapper))
+    return xml(E.ResponseSelectWrapper(wrapper))
 
 
 @router.xml("GET", "/accounts/{account_id}/orders", "ResponseSelectWrapper", style="errorlist")
@@ -204,7 +199,7 @@ async def order_totals(request: Request, account_id: str) -> Response:
         total, _ = await repo.list_(
             conn, account_id, core.NEW_NUMBER, status=request.query_params.get("status"), limit=0
         )
-    return _xml(E.ResponseSelectWrapper(E.ListOrderIdUserIdDate(E.TotalCount(str(total)))))
+    return xml(E.ResponseSelectWrapper(E.ListOrderIdUserIdDate(E.TotalCount(str(total)))))
 
 
 @router.xml("GET", "/accounts/{account_id}/orders/{order_id}", "OrderResponse", style="errorlist")
@@ -242,7 +237,7 @@ async def get_order(request: Request, account_id: str, order_id: str) -> Respons
                 *[E.TelephoneNumberDetail(E.FullNumber(phone.e164_to_tn(t.tn))) for t in done]
             )
         )
-    return _xml(doc)
+    return xml(doc)
 
 
 @router.xml("GET", "/accounts/{account_id}/orders/{order_id}/tns", "TelephoneNumbers")
@@ -251,7 +246,7 @@ async def order_tns(request: Request, account_id: str, order_id: str) -> Respons
     async with ctx(request).db.connect() as conn:
         _, tns = await core.get_order(conn, account_id, order_id)
     done = [phone.e164_to_tn(t.tn) for t in tns if t.status == "completed"]
-    return _xml(E.TelephoneNumbers(E.Count(str(len(done))), *[E.TelephoneNumber(t) for t in done]))
+    return xml(E.TelephoneNumbers(E.Count(str(len(done))), *[E.TelephoneNumber(t) for t in done]))
 
 
 @router.xml("GET", "/accounts/{account_id}/orders/{order_id}/history", "OrderHistoryWrapper")
@@ -277,7 +272,7 @@ async def order_history(request: Request, account_id: str, order_id: str) -> Res
                     E.Status(row.status),
                 )
             )
-    return _xml(doc)
+    return xml(doc)
 
 
 # --- disconnects ---------------------------------------------------------------------------
@@ -334,7 +329,7 @@ async def create_disconnect(request: Request, account_id: str) -> Response:
     doc = E.DisconnectTelephoneNumberOrderResponse(
         _disconnect_request(row), E.OrderStatus(row.status)
     )
-    return _xml(doc, 201, location(request, f"/accounts/{account_id}/disconnects/{row.id}"))
+    return xml(doc, 201, location(request, f"/accounts/{account_id}/disconnects/{row.id}"))
 
 
 @router.xml("GET", "/accounts/{account_id}/disconnects", "ResponseSelectWrapper")
@@ -366,4 +361,4 @@ async def get_disconnect(request: Request, account_id: str, order_id: str) -> Re
                 *[E.TelephoneNumber(phone.e164_to_tn(t.tn)) for t in failed]
             )
         )
-    return _xml(doc)
+    return xml(doc)

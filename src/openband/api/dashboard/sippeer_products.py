@@ -19,7 +19,7 @@ from starlette.responses import Response
 from openband.api.body import read_body
 from openband.api.context import ctx
 from openband.api.dashboard.routing import DashboardRouter, body_doc, principal
-from openband.api.dashboard.xml import XML_MEDIA_TYPE, XmlDoc, parse_doc, xml_response
+from openband.api.dashboard.xml import XmlDoc, parse_doc, xml, xml_response
 from openband.core import provisioning as core
 from openband.errors import InvalidInput
 
@@ -226,8 +226,7 @@ def _app_settings_response(app_id: str | None) -> Response:
         settings = etree.SubElement(doc, tag)
         if app_id is not None:
             etree.SubElement(settings, "HttpMessagingV2AppId").text = app_id
-    body = etree.tostring(doc, xml_declaration=True, encoding="UTF-8", standalone=True)
-    return Response(body, media_type=XML_MEDIA_TYPE)
+    return xml(doc)
 
 
 @router.xml("GET", APP_SETTINGS, "ApplicationsSettingsResponse")

@@ -1,35 +1,25 @@
-"""Hardened XML in, Bandwidth-shaped XML out.
+"""The Dashboard's XML: its documents as pydantic-xml models, its error documents, and the
+hardened parser's refusals as its 1001 errors (parsing and writing: openband/xmlsafe.py).
 
-Parsing refuses DTDs and entity declarations outright (XXE, billion laughs), never touches the
-network and caps the size. Documents are pydantic-xml models in "unordered" mode: element order
-is not significant (bandwidth-numbers-sdk sends children in alphabetical order).
+Documents are pydantic-xml models in "unordered" mode: element order is not significant
+(bandwidth-numbers-sdk sends children in alphabetical order).
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from lxml import etree
 from pydantic import ValidationError
 from pydantic_xml import BaseXmlModel
 from starlette.responses import Response
 
+from openband import xmlsafe
 from openband.errors import InvalidInput
+from openband.xmlsafe import element as element
+from openband.xmlsafe import local as local
 
-XML_MEDIA_TYPE = "application/xml"
-_FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-
-_PARSER = etree.XMLParser(
-    resolve_entities=False,
-    no_network=True,
-    load_dtd=False,
-    dtd_validation=False,
-    huge_tree=False,
-    remove_comments=True,
-    remove_pis=True,
-    collect_ids=False,
-)
+XML_MEDIA_TYPE = xmlsafe.MEDIA_TYPE
 
 M = TypeVar("M", bound=BaseXmlModel)
 
@@ -39,23 +29,10 @@ class XmlDoc(BaseXmlModel, search_mode="unordered"):
 
 
 def parse_tree(body: bytes) -> etree._Element:
-    if not body or not body.strip():
-        raise InvalidInput("The request body is empty; an XML document is required", code=1001)
-    if _FORBIDDEN.search(body):
-        raise InvalidInput("DTDs and entity declarations are not allowed", code=1001)
     try:
-        root = etree.fromstring(body, parser=_PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise InvalidInput(f"Malformed XML: {exc.msg}", code=1001) from exc
-    if root is None:
-        raise InvalidInput("The request body is not an XML document", code=1001)
-    if root.getroottree().docinfo.doctype:
-        raise InvalidInput("DTDs are not allowed", code=1001)
-    return root
-
-
-def local(tag: object) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
+        return xmlsafe.parse(body)
+    except xmlsafe.XmlError as exc:
+        raise InvalidInput(str(exc), code=1001) from exc
 
 
 def parse_doc(body: bytes, model: type[M], roots: tuple[str, ...] | None = None) -> M:
@@ -83,7 +60,14 @@ def describe_validation(exc: ValidationError) -> str:
 
 
 def to_bytes(model: BaseXmlModel) -> bytes:
-    return model.to_xml(skip_empty=True, xml_declaration=True, encoding="UTF-8", standalone=True)  # type: ignore[return-value]
+    return xmlsafe.serialize(model.to_xml_tree(skip_empty=True))
+
+
+def xml(doc: etree._Element, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """An lxml document as the answer."""
+    return Response(
+        xmlsafe.serialize(doc), status_code=status, media_type=XML_MEDIA_TYPE, headers=headers
+    )
 
 
 def xml_response(
@@ -91,17 +75,6 @@ def xml_response(
 ) -> Response:
     content = to_bytes(model) if model is not None else b""
     return Response(content, status_code=status, headers=headers, media_type=XML_MEDIA_TYPE)
-
-
-def element(tag: str, text: Any = None, **children: Any) -> etree._Element:
-    """Small builder for ad-hoc documents (errors)."""
-    el = etree.Element(tag)
-    if text is not None:
-        el.text = str(text)
-    for name, value in children.items():
-        if value is not None:
-            el.append(element(name, value))
-    return el
 
 
 def error_document(root: str, style: str, code: int | None, description: str) -> bytes:
@@ -120,4 +93,4 @@ def error_document(root: str, style: str, code: int | None, description: str) ->
         doc.append(element("Error", Code=code_text, Description=description))
     else:
         doc.append(element("ResponseStatus", ErrorCode=code_text, Description=description))
-    return etree.tostring(doc, xml_declaration=True, encoding="UTF-8", standalone=True)
+    return xmlsafe.serialize(doc)

@@ -1,28 +1,23 @@
-"""Messaging: the rules of accepting, sending and receiving messages (no HTTP here).
+"""Messaging: the rules of accepting, sending and receiving messages (no HTTP, no wire format).
 
 Follow one message:
-- `Messaging.accept` validates the request (parse_request), checks the sending number's location
-  and application (cached briefly: it is on every request), computes segments and hands the rows
-  to the group committer;
+- an API family turns its request into a SendRequest; `Messaging.accept` checks the rules
+  (validation.py), the sending number's location and application (cached briefly: it is on
+  every request), computes segments and hands the rows to the group committer;
 - the committer writes many requests' messages in one transaction (rate-limit schedule included)
-  and resolves each request after the commit: accepted means durable;
+  and resolves each request after the commit: accepted means durable; the family renders the
+  Message it gets back;
 - the pump claims due recipients in batches (message_recipients.send_at, see store/messages.py),
-  fetches external media, and hands each to the carrier inside a transaction;
+  fetches external media, and hands each batch to the carrier inside a transaction;
 - the carrier reports through MessagingSink, which records the transition and enqueues the
-  callback in that same transaction.
+  callback (rendered by the family's CallbackFormat) in that same transaction.
 
-The package, one module per concern: validation (the create request and its rules), listing
-(list/search), callbacks (targets and event bodies), codes (statuses, error codes), media, cache,
-sink (MessagingSink: carrier reports and inbound) and engine (Messaging: accept, group commit,
-send pump).
+The package, one module per concern: model (what goes in and out), validation (the create
+request's rules), listing (the list query), codes (statuses),
+media (ids, URLs, the media library), sink (MessagingSink: carrier reports, inbound, timers)
+and engine (Messaging: accept, group commit, send pump).
 """
 
-from openband.core.messaging.cache import TtlCache
-from openband.core.messaging.callbacks import (
-    inbound_callback_target,
-    message_body,
-    status_callback_target,
-)
 from openband.core.messaging.codes import (
     DIRECTIONS,
     E_EXPIRED,
@@ -36,17 +31,32 @@ from openband.core.messaging.codes import (
 from openband.core.messaging.engine import Messaging
 from openband.core.messaging.listing import (
     MAX_LIST_WINDOW,
+    SORT_KEYS,
+    ListedRecipient,
     ListQuery,
-    decode_page_token,
-    encode_page_token,
-    list_item,
-    parse_list_query,
+    MessageFilter,
 )
 from openband.core.messaging.media import (
     MAX_MEDIA_ID,
+    MediaLibrary,
     check_media_id,
     media_url,
     safe_media_name,
+)
+from openband.core.messaging.model import (
+    F_APPLICATION,
+    F_BODY,
+    F_EXPIRATION,
+    F_FROM,
+    F_MEDIA,
+    F_PRIORITY,
+    F_TAG,
+    F_TEXT,
+    F_TO,
+    CallbackFormat,
+    Message,
+    MessageEvent,
+    SendRequest,
 )
 from openband.core.messaging.sink import MessagingSink
 from openband.core.messaging.validation import (
@@ -59,9 +69,9 @@ from openband.core.messaging.validation import (
     Draft,
     QueueFull,
     RequestInvalid,
+    check_request,
     check_sender,
     new_message_id,
-    parse_request,
     segment_count,
     segments_of,
 )
@@ -72,6 +82,15 @@ __all__ = [
     "E_EXPIRED",
     "E_MEDIA_UNAVAILABLE",
     "E_UNKNOWN",
+    "F_APPLICATION",
+    "F_BODY",
+    "F_EXPIRATION",
+    "F_FROM",
+    "F_MEDIA",
+    "F_PRIORITY",
+    "F_TAG",
+    "F_TEXT",
+    "F_TO",
     "MAX_LIST_WINDOW",
     "MAX_MEDIA",
     "MAX_MEDIA_ID",
@@ -81,28 +100,28 @@ __all__ = [
     "MAX_TEXT",
     "MESSAGE_TYPES",
     "PRIORITIES",
+    "SORT_KEYS",
     "STATUSES",
+    "CallbackFormat",
     "Draft",
     "ListQuery",
+    "ListedRecipient",
+    "MediaLibrary",
+    "Message",
+    "MessageEvent",
+    "MessageFilter",
     "Messaging",
     "MessagingSink",
     "QueueFull",
     "RequestInvalid",
-    "TtlCache",
+    "SendRequest",
     "check_media_id",
+    "check_request",
     "check_sender",
-    "decode_page_token",
     "describe_error",
-    "encode_page_token",
-    "inbound_callback_target",
-    "list_item",
     "media_url",
-    "message_body",
     "new_message_id",
-    "parse_list_query",
-    "parse_request",
     "safe_media_name",
     "segment_count",
     "segments_of",
-    "status_callback_target",
 ]

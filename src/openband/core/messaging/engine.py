@@ -7,41 +7,50 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from openband import metrics
 from openband.clock import now
-from openband.core import ratelimit, segments
-from openband.core.messaging.cache import TtlCache
-from openband.core.messaging.callbacks import message_body
+from openband.core import ratelimit
+from openband.core.cache import TtlCache
 from openband.core.messaging.codes import (
     E_EXPIRED,
     E_MEDIA_UNAVAILABLE,
     E_UNKNOWN,
     describe_error,
 )
-from openband.core.messaging.listing import ListQuery, list_item, parse_list_query
-from openband.core.messaging.sink import MessagingSink, moved_keys
+from openband.core.messaging.listing import ListQuery
+from openband.core.messaging.media import MediaLibrary
+from openband.core.messaging.model import CallbackFormat, Message, SendRequest
+from openband.core.messaging.sink import (
+    LEGACY_TIMER_JOBS,
+    TIMER_JOB,
+    MessagingSink,
+    message_of,
+    moved_keys,
+)
 from openband.core.messaging.validation import (
     QueueFull,
+    check_request,
     check_sender,
     new_message_id,
-    parse_request,
     segment_count,
     segments_of,
 )
 from openband.core.priority import AcceptPriority
-from openband.network.base import OutboundMessage, StatusReport
+from openband.delivery.fetch import Fetcher, FetchError
+from openband.network import segments
+from openband.network.messaging import MessagingCarrier, OutboundMessage, StatusReport
 from openband.store import media as media_repo
 from openband.store import messages as repo
+from openband.store.db import Transaction
 
 if TYPE_CHECKING:
     from openband.config import Settings
+    from openband.core.jobs import Workers
     from openband.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -51,7 +60,7 @@ log = logging.getLogger(__name__)
 class _Pending:
     account_id: str
     limits: ratelimit.Limits
-    from_tn: str
+    sender: str
     segments: int
     message_row: dict[str, Any]
     recipient_rows: list[dict[str, Any]]
@@ -61,11 +70,27 @@ class _Pending:
 class Messaging:
     """The messaging engine of one process: accept path, committer, send pump, media sweep."""
 
-    def __init__(self, settings: Settings, db: Database, extras: dict[str, object]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        callbacks: CallbackFormat,
+        priority: AcceptPriority,
+        carrier: MessagingCarrier | None = None,
+        fetcher: Fetcher | None = None,
+        wake_delivery: Callable[[], None] = lambda: None,
+    ) -> None:
+        """`callbacks` renders callback bodies (the API family's); `priority` is shared with
+        the delivery worker: both give way to a burst of accepts. Without a carrier, messages
+        wait queued; without a fetcher, external media URLs go to the carrier unchecked."""
         self.settings = settings
         self.db = db
-        self.extras = extras  # the carrier (extras["carrier"]) and delivery worker live here
-        self.sink = MessagingSink(settings, db.dialect)
+        self.carrier = carrier
+        self.fetcher = fetcher
+        self.wake_delivery = wake_delivery
+        self.sink = MessagingSink(settings, db.dialect, callbacks)
+        self.media = MediaLibrary(settings, db)
         ttl = settings.messaging_cache_seconds
         self._senders = TtlCache(ttl)
         self._limits = TtlCache(ttl)
@@ -84,11 +109,22 @@ class Messaging:
         if not db.is_postgres:
             self.send_batch = min(self.send_batch, 250)
         self.stats: dict[str, int] = {"commits": 0, "accepted": 0, "sent": 0}
-        # Shared with the delivery worker (wiring): both give way to a burst of accepts.
-        self.priority = AcceptPriority(settings.pipeline_share_under_load).register()
+        self.priority = priority.register()
         self._last_limit = self.send_batch
 
     # --- lifecycle ---
+
+    def register_jobs(self, workers: Workers) -> None:
+        """The carrier's durable timers (network/messaging.CarrierSink.later) run as jobs."""
+        carrier = self.carrier
+        if carrier is None:
+            return
+
+        async def timer(tx: Transaction, ref: str) -> None:
+            await self.sink.run_timer(carrier, tx, ref)
+
+        for kind in (TIMER_JOB, *LEGACY_TIMER_JOBS):
+            workers.register(kind, timer)
 
     def start_pump(self) -> None:
         self._stopping = False
@@ -141,76 +177,51 @@ class Messaging:
 
         return await self._limits.get_or_load(account_id, load)
 
-    async def accept(self, account_id: str, body: Any) -> dict[str, Any]:
-        """Validate and durably queue one create request; returns the 202 body."""
+    async def accept(
+        self, account_id: str, req: SendRequest, errors: Sequence[tuple[str, str]] = ()
+    ) -> Message:
+        """Validate and durably queue one create request (`errors`: those the family found in
+        the wire's types); returns the message once it is committed."""
         self.priority.touch()
         at = now()
-        draft = parse_request(body, at)
-        check_sender(draft, await self._sender(account_id, draft.from_tn), account_id)
+        draft = check_request(req, at, errors)
+        check_sender(draft, await self._sender(account_id, draft.sender), account_id)
         limits = await self._account_limits(account_id)
-        seg = segments_of(draft)
-        count = segment_count(draft, seg)
-        mtype = draft.message_type
-        mid = new_message_id()
-        size = len(draft.text.encode())
-        message_row = {
-            "id": mid,
-            "account_id": account_id,
-            "application_id": draft.application_id,
-            "direction": "out",
-            "owner": draft.from_tn,
-            "from_tn": draft.from_tn,
-            "to_tns": list(draft.to),
-            "text": draft.text,
-            "media": list(draft.media),
-            "tag": draft.tag,
-            "priority": draft.priority,
-            "expiration": draft.expiration,
-            "segment_count": count,
-            "message_type": mtype,
-            "created_at": at,
-        }
-        recipient_rows = [
-            {
-                "message_id": mid,
-                "recipient": tn,
-                "account_id": account_id,
-                "direction": "OUTBOUND",
-                "source_tn": draft.from_tn,
-                "message_type": mtype,
-                "status": "QUEUED",
-                "error_code": None,
-                "carrier_name": None,
-                "segment_count": count,
-                "message_size": size,
-                "attachment_count": len(draft.media),
-                "recipient_count": len(draft.to),
-                "send_at": at,
-                "created_at": at,
-                "updated_at": at,
-            }
-            for tn in draft.to
-        ]
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._ensure_committers().put_nowait(
-            _Pending(account_id, limits, draft.from_tn, count, message_row, recipient_rows, fut)
-        )
-        await fut  # resolved after the commit: accepted means durable
-        return message_body(
-            message_id=mid,
-            owner=draft.from_tn,
+        count = segment_count(draft, segments_of(draft))
+        row = repo.MessageRow(
+            id=new_message_id(),
+            account_id=account_id,
             application_id=draft.application_id,
-            at=at,
-            segment_count=count,
             direction="out",
+            owner=draft.sender,
+            sender=draft.sender,
             to=draft.to,
-            from_tn=draft.from_tn,
             text=draft.text,
             media=draft.media,
             tag=draft.tag,
             priority=draft.priority,
             expiration=draft.expiration,
+            segment_count=count,
+            message_type=draft.message_type,
+            created_at=at,
         )
+        recipient_rows = [
+            repo.recipient_values(row, tn, status="QUEUED", send_at=at) for tn in draft.to
+        ]
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._ensure_committers().put_nowait(
+            _Pending(
+                account_id,
+                limits,
+                draft.sender,
+                count,
+                repo.message_values(row),
+                recipient_rows,
+                fut,
+            )
+        )
+        await fut  # resolved after the commit: accepted means durable
+        return message_of(row)
 
     async def _commit_loop(self) -> None:
         assert self._queue is not None
@@ -258,7 +269,7 @@ class Messaging:
             metrics.MESSAGES_REFUSED.inc(len(refused))
         self._pump_wake.set()
 
-    async def _write(self, conn: AsyncConnection, batch: list[_Pending]) -> set[_Pending]:
+    async def _write(self, conn: Transaction, batch: list[_Pending]) -> set[_Pending]:
         at = now()
         limited = [p for p in batch if not p.limits.unlimited]
         slots: dict[str, datetime] = {}
@@ -267,7 +278,7 @@ class Messaging:
             keys = set()
             for p in limited:
                 keys.add(ratelimit.account_key(p.account_id))
-                keys.add(ratelimit.number_key(p.from_tn))
+                keys.add(ratelimit.number_key(p.sender))
             slots = await repo.load_slots(conn, keys, self.db.dialect, at)
             before = dict(slots)
         refused: set[_Pending] = set()
@@ -280,7 +291,7 @@ class Messaging:
                         slots,
                         p.limits,
                         p.account_id,
-                        p.from_tn,
+                        p.sender,
                         p.segments,
                         len(p.recipient_rows),
                         at,
@@ -311,7 +322,7 @@ class Messaging:
                 n = await self.pump_once()
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + 60
-                    await self.sweep_media()
+                    await self.media.sweep()
             except Exception:
                 log.exception("messaging pump error")
             if n:
@@ -333,10 +344,6 @@ class Messaging:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._pump_wake.wait(), timeout=timeout)
 
-    async def sweep_media(self) -> int:
-        async with self.db.begin() as conn:
-            return await media_repo.sweep(conn, now())
-
     async def pump_once(self) -> int:
         """Claim due recipients and hand them to the carrier; returns how many were claimed.
 
@@ -345,9 +352,9 @@ class Messaging:
         there: their media is fetched outside any transaction, then a second transaction hands
         them over if the lease is still theirs.
         """
-        carrier = self.extras.get("carrier")
+        carrier = self.carrier
         if carrier is None:
-            return 0  # no carrier wired yet: messages wait, queued
+            return 0  # no carrier wired: messages wait, queued
         at = now()
         lease_until = at + self.lease
         try:
@@ -372,33 +379,29 @@ class Messaging:
             return 0
         self.stats["sent"] += n
         metrics.RECIPIENTS_SENT.inc(n)
-        delivery = self.extras.get("delivery")
-        if delivery is not None and hasattr(delivery, "wake"):
-            delivery.wake()
+        self.wake_delivery()
         return n
 
     async def _send_batch(
-        self, carrier: Any, at: datetime, lease_until: datetime, *, isolate: bool
+        self, carrier: MessagingCarrier, at: datetime, lease_until: datetime, *, isolate: bool
     ) -> tuple[int, list[repo.DueRecipient]]:
         """Claim and send in one transaction; returns (claimed, the leased ones with media)."""
         async with self.db.begin() as conn:
             limit = self._last_limit = self.priority.batch(self.send_batch)
             due = await repo.claim_due(conn, at, limit, self.db.is_postgres)
-            leased = [
-                d for d in due if d.media and not (d.expiration is not None and d.expiration <= at)
-            ]
+            leased = [d for d in due if d.message.media and not _expired(d, at)]
             if leased:
-                keys = [(d.message_id, d.recipient) for d in leased]
+                keys = [_key(d) for d in leased]
                 await repo.lease(conn, keys, lease_until)
                 held = set(keys)
-                due = [d for d in due if (d.message_id, d.recipient) not in held]
+                due = [d for d in due if _key(d) not in held]
             await self._deliver(conn, carrier, due, {}, isolate=isolate)
         return len(due) + len(leased), leased
 
     async def _hand_over(
         self,
-        conn: AsyncConnection,
-        carrier: Any,
+        conn: Transaction,
+        carrier: MessagingCarrier,
         due: list[repo.DueRecipient],
         lease_until: datetime,
         media_failures: dict[str, int],
@@ -406,14 +409,14 @@ class Messaging:
         isolate: bool,
     ) -> None:
         """Send leased recipients whose lease is still ours (another node may have taken it)."""
-        ours = await repo.hand_over(conn, [(d.message_id, d.recipient) for d in due], lease_until)
-        mine = [d for d in due if (d.message_id, d.recipient) in ours]
+        ours = await repo.hand_over(conn, [_key(d) for d in due], lease_until)
+        mine = [d for d in due if _key(d) in ours]
         await self._deliver(conn, carrier, mine, media_failures, isolate=isolate)
 
     async def _deliver(
         self,
-        conn: AsyncConnection,
-        carrier: Any,
+        conn: Transaction,
+        carrier: MessagingCarrier,
         due: list[repo.DueRecipient],
         media_failures: dict[str, int],
         *,
@@ -428,18 +431,14 @@ class Messaging:
         finally:
             moved_keys.reset(token)
         # After per-recipient savepoints, a rolled-back report may be in `moved`: check them all.
-        rest = [
-            (d.message_id, d.recipient)
-            for d in due
-            if isolate or (d.message_id, d.recipient) not in moved
-        ]
+        rest = [_key(d) for d in due if isolate or _key(d) not in moved]
         if rest:
             await repo.hand_over_all(conn, rest)
 
     async def _hand_to_carrier(
         self,
-        conn: AsyncConnection,
-        carrier: Any,
+        conn: Transaction,
+        carrier: MessagingCarrier,
         due: list[repo.DueRecipient],
         media_failures: dict[str, int],
         *,
@@ -447,110 +446,65 @@ class Messaging:
     ) -> None:
         at = now()
         failures: list[StatusReport] = []
-        outbound: list[tuple[repo.DueRecipient, OutboundMessage]] = []
+        outbound: list[OutboundMessage] = []
         for d in due:
-            self.sink.remember(
-                repo.MessageRow(
-                    d.message_id,
-                    d.account_id,
-                    d.application_id,
-                    "out",
-                    d.from_tn,
-                    d.from_tn,
-                    d.to_tns,
-                    d.text,
-                    d.media,
-                    d.tag,
-                    d.priority,
-                    d.expiration,
-                    d.segment_count,
-                    d.message_type,
-                    d.created_at,
-                )
-            )
-            if d.expiration is not None and d.expiration <= at:
-                failures.append(self._failure(d, E_EXPIRED))
+            self.sink.remember(d.message)
+            if _expired(d, at):
+                failures.append(_failure(d, E_EXPIRED))
                 continue
-            code = media_failures.get(d.message_id)
+            code = media_failures.get(d.message.id)
             if code is not None:
-                failures.append(self._failure(d, code))
+                failures.append(_failure(d, code))
                 continue
-            outbound.append((d, self._outbound(d)))
+            outbound.append(_outbound(d))
+        sink = self.sink.bind(conn)
         if failures:
-            await self.sink.report_many(conn, failures)
+            await sink.report(failures)
         if not isolate:
-            submit_many = getattr(carrier, "submit_many", None)
-            if submit_many is not None:
-                await submit_many(conn, [msg for _, msg in outbound], self.sink)
-            else:
-                for _, msg in outbound:
-                    await carrier.submit(conn, msg, self.sink)
+            if outbound:
+                await carrier.submit(outbound, sink)
             return
-        for d, msg in outbound:
+        for msg in outbound:
             try:
                 async with conn.begin_nested():
-                    await carrier.submit(conn, msg, self.sink)
+                    await carrier.submit((msg,), sink)
             except Exception:
-                log.exception("carrier refused message %s to %s", d.message_id, d.recipient)
-                await self.sink.report(conn, self._failure(d, E_UNKNOWN))
-
-    @staticmethod
-    def _failure(d: repo.DueRecipient, code: int) -> StatusReport:
-        return StatusReport(
-            message_id=d.message_id,
-            recipient=d.recipient,
-            status="failed",
-            error_code=code,
-            description=describe_error(code),
-        )
-
-    def _outbound(self, d: repo.DueRecipient) -> OutboundMessage:
-        seg = segments.segment(d.text)
-        parts = (d.text,) if d.message_type == "mms" else seg.parts
-        return OutboundMessage(
-            message_id=d.message_id,
-            account_id=d.account_id,
-            application_id=d.application_id,
-            from_tn=d.from_tn,
-            to=d.recipient,
-            all_to=d.to_tns,
-            text=d.text,
-            media=d.media,
-            parts=parts,
-            segment_count=d.segment_count,
-            encoding=seg.encoding,
-            message_type=d.message_type,
-            tag=d.tag,
-            priority=d.priority,
-            expiration=d.expiration,
-        )
+                log.exception("carrier refused message %s to %s", msg.message_id, msg.to)
+                await sink.report(
+                    (
+                        StatusReport(
+                            msg.message_id,
+                            msg.to,
+                            "failed",
+                            E_UNKNOWN,
+                            describe_error(E_UNKNOWN),
+                        ),
+                    )
+                )
 
     async def _check_media(self, due: list[repo.DueRecipient], at: datetime) -> dict[str, int]:
         """Fetch each message's media once, outside any transaction; message id -> error code.
 
-        Platform media is read from the media table (the sender's own); other URLs go through
-        delivery's HTTP client and its SSRF policy. The content itself is not kept: carriers
-        read platform media themselves and pass public URLs on.
+        Platform media is read from the media table (the sender's own); other URLs are fetched
+        by delivery/ under the SSRF policy. The content itself is not kept: carriers read
+        platform media themselves and pass public URLs on.
         """
-        todo: dict[str, repo.DueRecipient] = {}
+        todo: dict[str, repo.MessageRow] = {}
         for d in due:
-            if (
-                d.media
-                and d.message_id not in todo
-                and not (d.expiration is not None and d.expiration <= at)
-            ):
-                todo[d.message_id] = d
+            m = d.message
+            if m.media and m.id not in todo and not _expired(d, at):
+                todo[m.id] = m
         if not todo:
             return {}
         failures: dict[str, int] = {}
 
-        async def check(d: repo.DueRecipient) -> None:
-            for url in d.media:
-                if not await self._media_ok(d.account_id, url, at):
-                    failures[d.message_id] = E_MEDIA_UNAVAILABLE
+        async def check(m: repo.MessageRow) -> None:
+            for url in m.media:
+                if not await self._media_ok(m.account_id, url, at):
+                    failures[m.id] = E_MEDIA_UNAVAILABLE
                     return
 
-        await asyncio.gather(*(check(d) for d in todo.values()))
+        await asyncio.gather(*(check(m) for m in todo.values()))
         return failures
 
     async def _media_ok(self, account_id: str, url: str, at: datetime) -> bool:
@@ -560,26 +514,22 @@ class Messaging:
                 return False
             async with self.db.connect() as conn:
                 return await media_repo.get(conn, ref[0], ref[1], at) is not None
-        http = self.extras.get("http")
-        if http is None:
-            return True  # no HTTP client wired: the carrier gets the URL as given
-        from openband.delivery.http import MediaError
-
+        if self.fetcher is None:
+            return True  # no fetcher wired: the carrier gets the URL as given
         try:
-            await http.fetch_media(url, max_bytes=self.settings.media_max_bytes)  # type: ignore[attr-defined]
-        except MediaError as exc:
+            await self.fetcher.fetch(
+                url, max_bytes=self.settings.media_max_bytes, timeout=MEDIA_FETCH_SECONDS
+            )
+        except FetchError as exc:
             log.info("media unavailable: %s", exc)
             return False
         return True
 
     # --- reads ---
 
-    async def list_messages(
-        self, account_id: str, params: Mapping[str, str]
-    ) -> tuple[int, list[dict[str, Any]], ListQuery]:
-        q = parse_list_query(account_id, params)
+    async def list_messages(self, q: ListQuery) -> tuple[int, list[repo.ListedRecipient]]:
         async with self.db.connect() as conn:
-            total, rows = await repo.search(
+            return await repo.search(
                 conn,
                 q.filter,
                 sort=q.sort,
@@ -588,4 +538,47 @@ class Messaging:
                 limit=q.limit,
                 count_cap=q.count_cap,
             )
-        return total, [list_item(r) for r in rows], q
+
+
+MEDIA_FETCH_SECONDS = 30.0
+
+
+def _key(d: repo.DueRecipient) -> tuple[str, str]:
+    return d.message.id, d.recipient
+
+
+def _expired(d: repo.DueRecipient, at: datetime) -> bool:
+    exp = d.message.expiration
+    return exp is not None and exp <= at
+
+
+def _failure(d: repo.DueRecipient, code: int) -> StatusReport:
+    return StatusReport(
+        message_id=d.message.id,
+        recipient=d.recipient,
+        status="failed",
+        error_code=code,
+        description=describe_error(code),
+    )
+
+
+def _outbound(d: repo.DueRecipient) -> OutboundMessage:
+    m = d.message
+    seg = segments.segment(m.text)
+    return OutboundMessage(
+        message_id=m.id,
+        account_id=m.account_id,
+        application_id=m.application_id,
+        sender=m.sender,
+        to=d.recipient,
+        all_to=m.to,
+        text=m.text,
+        media=m.media,
+        parts=(m.text,) if m.message_type == "mms" else seg.parts,
+        segment_count=m.segment_count,
+        encoding=seg.encoding,
+        message_type=m.message_type,
+        tag=m.tag,
+        priority=m.priority,
+        expiration=m.expiration,
+    )

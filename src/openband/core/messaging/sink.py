@@ -1,5 +1,5 @@
-"""MessagingSink: how a carrier reports back (network/base.CarrierSink), inside the pipeline's
-transaction: status transitions with their callback events, and inbound messages."""
+"""MessagingSink: how carriers report back (network/messaging.CarrierSink), in one unit of work:
+status transitions with their callback events, inbound messages, and the carriers' timers."""
 
 from __future__ import annotations
 
@@ -7,32 +7,36 @@ import contextlib
 from collections.abc import Sequence
 from contextvars import ContextVar
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from openband import ids
-from openband.clock import iso, now
-from openband.core.messaging.cache import TtlCache, _Lru
-from openband.core.messaging.callbacks import (
-    inbound_callback_target,
-    message_body,
-    status_callback_target,
-)
+from openband.clock import now
+from openband.core.cache import Lru, TtlCache
 from openband.core.messaging.codes import CALLBACK_TYPES, E_UNKNOWN, FORWARD, describe_error
-from openband.core.messaging.media import _MEDIA_PATH, media_url, safe_media_name
+from openband.core.messaging.media import MEDIA_PATH, media_url, safe_media_name
+from openband.core.messaging.model import CallbackFormat, Message, MessageEvent
 from openband.core.phone import to_e164
+from openband.core.provisioning.config import ApplicationConfig, Credentials, MessagingConfig
 from openband.delivery import outbox
 from openband.errors import InvalidInput
-from openband.network.base import InboundMessage, StatusReport
+from openband.network.messaging import InboundMessage, MessagingCarrier, StatusReport
 from openband.store import callbacks as callbacks_repo
+from openband.store import jobs as jobs_repo
 from openband.store import media as media_repo
 from openband.store import messages as repo
 from openband.store import provisioning as prov_repo
+from openband.store.db import Transaction
 
 if TYPE_CHECKING:
     from openband.config import Settings
+
+# The durable timers carriers set (`later`): a job each, run by `on_timer`. Rows written before
+# timers were the carrier interface's carry the simulator's old kind; both run the same way.
+TIMER_JOB = "carrier_timer"
+LEGACY_TIMER_JOBS = ("sim_event",)
+
+_NO_CALLBACKS = MessagingConfig()
 
 # Set by the send pump around a carrier hand-off (in its own task only): the recipients whose
 # status a report moved, hence whose send_at that same write cleared (store/messages).
@@ -54,14 +58,59 @@ def _absorbs(status: str, report: StatusReport, prev: tuple[StatusReport, str, i
     )
 
 
-class MessagingSink:
-    """core/messaging's side of network/base.CarrierSink."""
+def message_of(m: repo.MessageRow) -> Message:
+    return Message(
+        id=m.id,
+        owner=m.owner,
+        application_id=m.application_id,
+        time=m.created_at,
+        segment_count=m.segment_count,
+        direction=m.direction,
+        to=m.to,
+        sender=m.sender,
+        text=m.text,
+        media=m.media,
+        tag=m.tag,
+        priority=m.priority,
+        expiration=m.expiration,
+    )
 
-    def __init__(self, settings: Settings, dialect: str) -> None:
+
+class BoundSink:
+    """The sink of one unit of work: what network/messaging.CarrierSink asks for."""
+
+    __slots__ = ("_sink", "transaction")
+
+    def __init__(self, sink: MessagingSink, transaction: Transaction) -> None:
+        self._sink = sink
+        self.transaction = transaction
+
+    async def report(self, reports: Sequence[StatusReport]) -> None:
+        await self._sink.report(self.transaction, reports)
+
+    async def inbound(self, message: InboundMessage) -> list[str]:
+        return await self._sink.inbound(self.transaction, message)
+
+    async def later(self, after: timedelta, ref: str) -> None:
+        await jobs_repo.enqueue(self.transaction, TIMER_JOB, ref, run_at=now() + after)
+
+
+class MessagingSink:
+    """core/messaging's side of the carrier interface."""
+
+    def __init__(self, settings: Settings, dialect: str, callbacks: CallbackFormat) -> None:
         self.settings = settings
         self.dialect = dialect
-        self._messages = _Lru(50_000)  # messages never change: cache them for the reports
+        self.callbacks = callbacks
+        self._messages = Lru(50_000)  # messages never change: cache them for the reports
         self._apps = TtlCache(settings.messaging_cache_seconds)
+
+    def bind(self, transaction: Transaction) -> BoundSink:
+        return BoundSink(self, transaction)
+
+    async def run_timer(self, carrier: MessagingCarrier, tx: Transaction, ref: str) -> None:
+        """A carrier's timer came due (a job, in the job's transaction)."""
+        await carrier.on_timer(ref, self.bind(tx))
 
     @property
     def public_base(self) -> str:
@@ -71,7 +120,7 @@ class MessagingSink:
     def remember(self, m: repo.MessageRow) -> None:
         self._messages.put(m.id, m)
 
-    async def _message(self, conn: AsyncConnection, message_id: str) -> repo.MessageRow | None:
+    async def _message(self, conn: Transaction, message_id: str) -> repo.MessageRow | None:
         m = self._messages.get(message_id)
         if m is None:
             m = await repo.get_message(conn, message_id)
@@ -80,26 +129,48 @@ class MessagingSink:
         return m
 
     async def _app_config(
-        self, conn: AsyncConnection, account_id: str, app_id: str | None
-    ) -> dict[str, Any] | None:
+        self, conn: Transaction, account_id: str, app_id: str | None
+    ) -> MessagingConfig:
+        """The application's messaging callbacks (none without one), cached briefly."""
         if not app_id:
-            return None
+            return _NO_CALLBACKS
         hit, cfg = self._apps.get(app_id)
         if not hit:
             app = await prov_repo.get_application(conn, account_id, app_id)
-            cfg = app.config if app is not None else None
+            cfg = (
+                ApplicationConfig.from_json(app.service_type, app.config).messaging
+                if app is not None
+                else _NO_CALLBACKS
+            )
             self._apps.put(app_id, cfg)
-        return cfg
+        return cfg  # type: ignore[no-any-return]
 
-    async def report(self, conn: AsyncConnection, report: StatusReport) -> None:
-        await self.report_many(conn, (report,))
+    def _webhook(
+        self,
+        event: MessageEvent,
+        m: Message,
+        account_id: str,
+        target: tuple[str, Credentials | None],
+    ) -> outbox.Webhook:
+        url, creds = target
+        return outbox.Webhook(
+            account_id=account_id,
+            application_id=m.application_id,
+            kind="messaging",
+            url=url,
+            body=self.callbacks.callback_body(event),
+            event_type=event.type,
+            ordering_key=callbacks_repo.message_key(m.id, event.to),
+            auth=(creds.user, creds.password) if creds is not None else None,
+            message_id=m.id,
+        )
 
-    async def report_many(self, conn: AsyncConnection, reports: Sequence[StatusReport]) -> None:
+    async def report(self, conn: Transaction, reports: Sequence[StatusReport]) -> None:
         """Record many reports in a few statements, as if reported one by one in this order.
 
         A recipient's k-th report of the batch goes in round k, so its transitions apply in
         order; within a round, reports of one kind move all their recipients in one UPDATE, and
-        the round's callback events are inserted in one executemany. A report that does not move
+        the round's callback events are inserted in one statement. A report that does not move
         its recipient (a duplicate or a regression) is already recorded: nothing to tell.
         """
         per_key: dict[tuple[str, str], list[tuple[StatusReport, str, int | None]]] = {}
@@ -136,32 +207,34 @@ class MessagingSink:
             tracked = moved_keys.get()
             if tracked is not None:
                 tracked |= moved
-            events: list[callbacks_repo.NewEvent] = []
+            webhooks: list[outbox.Webhook] = []
             for r, status, code in batch:
                 if (r.message_id, r.recipient) in moved:
-                    ev = await self._status_event(conn, r, status, code, at)
-                    if ev is not None:
-                        events.append(ev)
-            if events:
-                await callbacks_repo.enqueue(conn, events, at=at)
+                    w = await self._status_webhook(conn, r, status, code, at)
+                    if w is not None:
+                        webhooks.append(w)
+            if webhooks:
+                await outbox.enqueue(
+                    conn, webhooks, retry_hours=self.settings.callback_retry_hours, at=at
+                )
 
-    async def _status_event(
+    async def _status_webhook(
         self,
-        conn: AsyncConnection,
+        conn: Transaction,
         report: StatusReport,
         status: str,
         code: int | None,
         at: datetime,
-    ) -> callbacks_repo.NewEvent | None:
-        """The outbox event a recorded transition sends, or None (no callback for it)."""
+    ) -> outbox.Webhook | None:
+        """The webhook a recorded transition sends, or None (no callback for it)."""
         event_type = CALLBACK_TYPES.get(status)
         if event_type is None:
             return None
-        m = await self._message(conn, report.message_id)
-        if m is None:
+        row = await self._message(conn, report.message_id)
+        if row is None:
             return None
-        cfg = await self._app_config(conn, m.account_id, m.application_id)
-        target = status_callback_target(cfg or {}, event_type, m.message_type)
+        cfg = await self._app_config(conn, row.account_id, row.application_id)
+        target = cfg.status_target(event_type, row.message_type)
         if target is None:
             return None
         if status == "DELIVERED":
@@ -170,48 +243,19 @@ class MessagingSink:
             description = report.description or describe_error(code or E_UNKNOWN)
         else:
             description = report.description or "Message is sending"
-        event: dict[str, Any] = {
-            "type": event_type,
-            "time": iso(at),
-            "description": description,
-            "to": report.recipient,
-        }
-        if code is not None:
-            event["errorCode"] = code
-        if report.carrier_name:
-            event["carrierName"] = report.carrier_name
-        event["message"] = message_body(
-            message_id=m.id,
-            owner=m.owner,
-            application_id=m.application_id,
-            at=m.created_at,
-            segment_count=m.segment_count,
-            direction="out",
-            to=m.to_tns,
-            from_tn=m.from_tn,
-            text="",
-            media=m.media,
-            tag=m.tag,
-            priority=m.priority,
+        m = message_of(row)
+        event = MessageEvent(
+            type=event_type,
+            time=at,
+            description=description,
+            to=report.recipient,
+            message=m,
+            error_code=code,
+            carrier_name=report.carrier_name,
         )
-        url, auth = target
-        # What outbox.enqueue writes, built here so a batch goes in one executemany.
-        return callbacks_repo.NewEvent(
-            id=ids.event_id(),
-            account_id=m.account_id,
-            application_id=m.application_id,
-            kind="messaging",
-            ordering_key=callbacks_repo.message_key(m.id, report.recipient),
-            event_type=event_type,
-            url=url,
-            payload=outbox.encode_body([event]),
-            expires_at=at + timedelta(hours=self.settings.callback_retry_hours),
-            message_id=m.id,
-            auth_user=auth[0] if auth else None,
-            auth_password=auth[1] if auth else None,
-        )
+        return self._webhook(event, m, row.account_id, target)
 
-    async def inbound(self, conn: AsyncConnection, message: InboundMessage) -> list[str]:
+    async def inbound(self, conn: Transaction, message: InboundMessage) -> list[str]:
         at = now()
         to: list[str] = []
         for tn in message.to:
@@ -219,25 +263,28 @@ class MessagingSink:
                 e = to_e164(tn, field="to")
                 if e not in to:
                     to.append(e)
-        from_tn = message.from_tn
+        sender = message.sender
         with contextlib.suppress(InvalidInput):
-            from_tn = to_e164(message.from_tn, field="from")
+            sender = to_e164(message.sender, field="from")
         dests = await repo.destinations(conn, to)
-        # Platform media named by URL (on-net MMS): copied so each recipient can GET it.
+        # Platform media named by URL (on-net MMS): copied so each recipient can GET it. The
+        # send pump only hands the carrier a sender's own media (another account's fails 4410).
         linked: list[tuple[str, bytes, str] | str] = []
         for url in message.media_urls:
             item = await self._platform_media(conn, url, at)
             linked.append(item if item is not None else url)
         mms = bool(message.media or message.media_urls) or len(to) > 1
+        mtype = "mms" if mms else "sms"
         expires = at + timedelta(hours=self.settings.media_retention_hours)
         text = message.text or ""
+        seg_count = 1 if mms else max(1, message.segment_count or 1)
+        stored: list[tuple[str, bytes, str]] = [
+            (mi.name, mi.content, mi.content_type) for mi in message.media
+        ] + [x for x in linked if not isinstance(x, str)]
         out: list[str] = []
         for d in dests:
             mid = ids.message_id()
             urls: list[str] = []
-            stored: list[tuple[str, bytes, str]] = [
-                (mi.name, mi.content, mi.content_type) for mi in message.media
-            ] + [x for x in linked if not isinstance(x, str)]
             for index, (name, content, ctype) in enumerate(stored):
                 media_id = f"{mid}/{index}/{safe_media_name(name, index)}"
                 await media_repo.put(
@@ -253,84 +300,49 @@ class MessagingSink:
                 )
                 urls.append(media_url(self.public_base, d.account_id, media_id))
             urls += [x for x in linked if isinstance(x, str)]
-            seg_count = 1 if mms else max(1, message.segment_count or 1)
-            await repo.insert_messages(
-                conn,
-                [
-                    {
-                        "id": mid,
-                        "account_id": d.account_id,
-                        "application_id": d.app_id,
-                        "direction": "in",
-                        "owner": d.tn,
-                        "from_tn": from_tn,
-                        "to_tns": to,
-                        "text": text,
-                        "media": urls,
-                        "tag": None,
-                        "priority": "default",
-                        "expiration": None,
-                        "segment_count": seg_count,
-                        "message_type": "mms" if mms else "sms",
-                        "created_at": at,
-                    }
-                ],
-                [
-                    {
-                        "message_id": mid,
-                        "recipient": d.tn,
-                        "account_id": d.account_id,
-                        "direction": "INBOUND",
-                        "source_tn": from_tn,
-                        "message_type": "mms" if mms else "sms",
-                        "status": "RECEIVED",
-                        "error_code": None,
-                        "carrier_name": message.carrier_name,
-                        "segment_count": seg_count,
-                        "message_size": len(text.encode()),
-                        "attachment_count": len(urls),
-                        "recipient_count": len(to),
-                        "send_at": None,
-                        "created_at": at,
-                        "updated_at": at,
-                    }
-                ],
-            )
-            out.append(mid)
-            cfg = await self._app_config(conn, d.account_id, d.app_id)
-            target = inbound_callback_target(cfg or {})
-            if target is None:
-                continue
-            event = {
-                "type": "message-received",
-                "time": iso(at),
-                "description": "Incoming message received",
-                "to": d.tn,
-                "message": message_body(
-                    message_id=mid,
-                    owner=d.tn,
-                    application_id=d.app_id,
-                    at=at,
-                    segment_count=seg_count,
-                    direction="in",
-                    to=to,
-                    from_tn=from_tn,
-                    text=text,
-                    media=urls,
-                ),
-            }
-            url, auth = target
-            await outbox.enqueue(
-                conn,
+            row = repo.MessageRow(
+                id=mid,
                 account_id=d.account_id,
                 application_id=d.app_id,
-                kind="messaging",
-                url=url,
-                body_events=[event],
-                auth=auth,
-                ordering_key=callbacks_repo.message_key(mid, d.tn),
-                message_id=mid,
+                direction="in",
+                owner=d.tn,
+                sender=sender,
+                to=tuple(to),
+                text=text,
+                media=tuple(urls),
+                tag=None,
+                priority="default",
+                expiration=None,
+                segment_count=seg_count,
+                message_type=mtype,
+                created_at=at,
+            )
+            recipient = repo.recipient_values(
+                row,
+                d.tn,
+                status="RECEIVED",
+                carrier_name=message.carrier_name,
+                send_at=None,
+            )
+            await repo.insert_messages(conn, [repo.message_values(row)], [recipient])
+            out.append(mid)
+            cfg = await self._app_config(conn, d.account_id, d.app_id)
+            target = cfg.inbound_target()
+            if target is None:
+                continue
+            m = message_of(row)
+            event = MessageEvent(
+                type="message-received",
+                time=at,
+                description="Incoming message received",
+                to=d.tn,
+                message=m,
+            )
+            await outbox.enqueue(
+                conn,
+                [self._webhook(event, m, d.account_id, target)],
                 retry_hours=self.settings.callback_retry_hours,
+                at=at,
             )
         return out
 
@@ -345,13 +357,13 @@ class MessagingSink:
             return None
         if parts.hostname in ("127.0.0.1", "localhost") and parts.port != base.port:
             return None
-        m = _MEDIA_PATH.match(parts.path)
+        m = MEDIA_PATH.match(parts.path)
         if m is None:
             return None
         return unquote(m.group("account")), unquote(m.group("media_id"))
 
     async def _platform_media(
-        self, conn: AsyncConnection, url: str, at: datetime
+        self, conn: Transaction, url: str, at: datetime
     ) -> tuple[str, bytes, str] | None:
         ref = self.local_media_ref(url)
         if ref is None:

@@ -1,4 +1,4 @@
-"""The create request: parsing and its rules (reference §1.2), the sending number's checks,
+"""The create request: its rules (reference §1.2), the sending number's checks,
 segment counts and new message ids."""
 
 from __future__ import annotations
@@ -6,19 +6,30 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from openband.clock import parse_iso
-from openband.core import segments
+from openband.core.messaging.model import (
+    F_APPLICATION,
+    F_EXPIRATION,
+    F_FROM,
+    F_MEDIA,
+    F_PRIORITY,
+    F_TAG,
+    F_TEXT,
+    F_TO,
+    SendRequest,
+)
 from openband.core.phone import to_e164
 from openband.errors import InvalidInput, TooMany
+from openband.network import segments
+from openband.network.messaging import MAX_TEXT
 from openband.store import messages as repo
 
 MAX_RECIPIENTS = 10
-MAX_TEXT = 2048
 MAX_MEDIA = 10
 MAX_MEDIA_URL = 4096
 MAX_TAG = 1024
@@ -50,9 +61,9 @@ class QueueFull(TooMany):
 class Draft:
     """A validated create request; numbers in E.164."""
 
-    application_id: str
+    application_id: str | None
     to: tuple[str, ...]
-    from_tn: str
+    sender: str
     text: str
     media: tuple[str, ...]
     tag: str | None
@@ -95,119 +106,88 @@ def _is_http_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def parse_request(body: Any, at: datetime) -> Draft:
-    """Validate a create-message body (reference §1.2); collects every field error."""
-    if not isinstance(body, dict):
-        raise RequestInvalid([("body", "The request body must be a JSON object")])
-    errs: list[tuple[str, str]] = []
+def check_request(req: SendRequest, at: datetime, errors: Sequence[tuple[str, str]] = ()) -> Draft:
+    """The create request's rules (reference §1.2). `errors` are those the family found in the
+    wire's types; a field that has one is not checked again. Every error is collected, then
+    raised together (RequestInvalid)."""
+    errs = list(errors)
+    bad = {f for f, _ in errs}
 
-    app = body.get("applicationId")
-    if app is None or (isinstance(app, str) and not app.strip()):
-        errs.append(("applicationId", "applicationId is required"))
-    elif not isinstance(app, str):
-        errs.append(("applicationId", "applicationId must be a string"))
-
-    to_raw = body.get("to")
     to: list[str] = []
-    if to_raw is None:
-        errs.append(("to", "to is required"))
-    else:
-        items = [to_raw] if isinstance(to_raw, str) else to_raw
-        if not isinstance(items, list):
-            errs.append(("to", "to must be a telephone number or an array of them"))
-        elif not items:
-            errs.append(("to", "to must contain at least one telephone number"))
-        elif len(items) > MAX_RECIPIENTS:
-            errs.append(("to", f"to may contain at most {MAX_RECIPIENTS} telephone numbers"))
+    if F_TO not in bad:
+        if not req.to:
+            errs.append((F_TO, "to must contain at least one telephone number"))
+        elif len(req.to) > MAX_RECIPIENTS:
+            errs.append((F_TO, f"to may contain at most {MAX_RECIPIENTS} telephone numbers"))
         else:
-            for item in items:
-                if not isinstance(item, str):
-                    errs.append(("to", f"'{item}' must be a valid E164 telephone number"))
-                    continue
+            for item in req.to:
                 try:
-                    tn = _e164(item, "to")
+                    tn = _e164(item, F_TO)
                 except InvalidInput as exc:
-                    errs.append(("to", exc.description))
+                    errs.append((F_TO, exc.description))
                     continue
                 if tn in to:
-                    errs.append(("to", f"'{item}' is given more than once"))
+                    errs.append((F_TO, f"'{item}' is given more than once"))
                 to.append(tn)
 
-    from_raw = body.get("from")
-    from_tn = ""
-    if from_raw is None or from_raw == "":
-        errs.append(("from", "from is required"))
-    elif not isinstance(from_raw, str):
-        errs.append(("from", "from must be a valid E164 telephone number"))
-    else:
-        try:
-            from_tn = _e164(from_raw, "from")
-        except InvalidInput as exc:
-            errs.append(("from", exc.description))
-
-    text = body.get("text")
-    if text is None:
-        text = ""
-    elif not isinstance(text, str):
-        errs.append(("text", "text must be a string"))
-        text = ""
-    elif len(text) > MAX_TEXT:
-        errs.append(("text", f"text must be {MAX_TEXT} characters or less"))
-
-    media_raw = body.get("media")
-    media: list[str] = []
-    if media_raw is not None:
-        if not isinstance(media_raw, list):
-            errs.append(("media", "media must be an array of URLs"))
-        elif len(media_raw) > MAX_MEDIA:
-            errs.append(("media", f"media may contain at most {MAX_MEDIA} URLs"))
+    sender = ""
+    if F_FROM not in bad:
+        if not req.sender:
+            errs.append((F_FROM, "from is required"))
         else:
-            for url in media_raw:
-                if not isinstance(url, str) or not _is_http_url(url):
-                    errs.append(("media", f"'{url}' is not a valid http(s) URL"))
+            try:
+                sender = _e164(req.sender, F_FROM)
+            except InvalidInput as exc:
+                errs.append((F_FROM, exc.description))
+
+    text = req.text
+    if F_TEXT not in bad and len(text) > MAX_TEXT:
+        errs.append((F_TEXT, f"text must be {MAX_TEXT} characters or less"))
+
+    media: list[str] = []
+    if F_MEDIA not in bad:
+        if len(req.media) > MAX_MEDIA:
+            errs.append((F_MEDIA, f"media may contain at most {MAX_MEDIA} URLs"))
+        else:
+            for url in req.media:
+                if not _is_http_url(url):
+                    errs.append((F_MEDIA, f"'{url}' is not a valid http(s) URL"))
                 elif len(url) > MAX_MEDIA_URL:
-                    errs.append(("media", f"media URLs must be {MAX_MEDIA_URL} characters or less"))
+                    errs.append((F_MEDIA, f"media URLs must be {MAX_MEDIA_URL} characters or less"))
                 else:
                     media.append(url)
-    if not text and not media and not any(f in ("text", "media") for f, _ in errs):
-        errs.append(("text", "text or media is required"))
+    if not text and not media and not any(f in (F_TEXT, F_MEDIA) for f, _ in errs):
+        errs.append((F_TEXT, "text or media is required"))
 
-    tag = body.get("tag")
-    if tag is not None and not isinstance(tag, str):
-        errs.append(("tag", "tag must be a string"))
-        tag = None
-    elif tag is not None and len(tag) > MAX_TAG:
-        errs.append(("tag", f"tag must be {MAX_TAG} characters or less"))
+    if req.tag is not None and len(req.tag) > MAX_TAG:
+        errs.append((F_TAG, f"tag must be {MAX_TAG} characters or less"))
 
-    priority = body.get("priority")
-    if priority is None:
-        priority = "default"
-    elif priority not in PRIORITIES:
-        errs.append(("priority", "priority must be one of 'default', 'high'"))
+    priority = req.priority or "default"
+    if F_PRIORITY not in bad and priority not in PRIORITIES:
+        errs.append((F_PRIORITY, "priority must be one of 'default', 'high'"))
 
     expiration: datetime | None = None
-    exp_raw = body.get("expiration")
-    if exp_raw is not None:
+    if req.expiration is not None and F_EXPIRATION not in bad:
         try:
-            if not isinstance(exp_raw, str) or "T" not in exp_raw.upper():
+            if "T" not in req.expiration.upper():
                 raise ValueError
-            expiration = parse_iso(exp_raw)
+            expiration = parse_iso(req.expiration)
         except ValueError:
-            errs.append(("expiration", "expiration must be an RFC-3339 date-time"))
+            errs.append((F_EXPIRATION, "expiration must be an RFC-3339 date-time"))
         else:
             if expiration <= at:
-                errs.append(("expiration", "expiration must be in the future"))
+                errs.append((F_EXPIRATION, "expiration must be in the future"))
 
     if errs:
         raise RequestInvalid(errs)
     return Draft(
-        application_id=str(app),
+        application_id=req.application_id,
         to=tuple(to),
-        from_tn=from_tn,
+        sender=sender,
         text=text,
         media=tuple(media),
-        tag=tag,
-        priority=str(priority),
+        tag=req.tag,
+        priority=priority,
         expiration=expiration,
     )
 
@@ -219,26 +199,26 @@ def check_sender(draft: Draft, sender: repo.SenderRow | None, account_id: str) -
         raise RequestInvalid(
             [
                 (
-                    "from",
-                    f"'{draft.from_tn}' is not a telephone number in service on account "
+                    F_FROM,
+                    f"'{draft.sender}' is not a telephone number in service on account "
                     f"{account_id}",
                 )
             ]
         )
     if sender.peer_id is None or not sender.sms:
-        raise RequestInvalid([("from", f"SMS is not enabled on the location of '{draft.from_tn}'")])
+        raise RequestInvalid([(F_FROM, f"SMS is not enabled on the location of '{draft.sender}'")])
     if draft.message_type == "mms" and not sender.mms:
         why = "group messages" if len(draft.to) > 1 else "media"
         raise RequestInvalid(
-            [("from", f"MMS ({why}) is not enabled on the location of '{draft.from_tn}'")]
+            [(F_FROM, f"MMS ({why}) is not enabled on the location of '{draft.sender}'")]
         )
     if sender.app_id != draft.application_id:
         raise RequestInvalid(
             [
                 (
-                    "applicationId",
+                    F_APPLICATION,
                     f"Application '{draft.application_id}' is not the messaging application of "
-                    f"the location of '{draft.from_tn}'",
+                    f"the location of '{draft.sender}'",
                 )
             ]
         )

@@ -27,9 +27,9 @@ Transaction = AsyncConnection
 __all__ = [
     "JSON_CODEC",
     "MIGRATIONS_DIR",
-    "Transaction",
     "Database",
     "DatabaseUrls",
+    "Transaction",
     "UnsupportedDatabase",
     "_install_sqlite_hooks",
     "insert_many",

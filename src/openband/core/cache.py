@@ -60,7 +60,9 @@ class TtlCache:
         self._data.clear()
 
 
-class _Lru:
+class Lru:
+    """A bounded memo, least recently used out first."""
+
     def __init__(self, size: int) -> None:
         self.size = size
         self._d: OrderedDict[str, Any] = OrderedDict()

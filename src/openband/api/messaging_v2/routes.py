@@ -1,8 +1,8 @@
-"""Bandwidth Messaging API v2: messages and media, under /api/v2 and unprefixed.
+"""Bandwidth Messaging API v2's routes: messages and media, under /api/v2 and unprefixed.
 
-Only wire translation lives here (core/messaging holds the rules). Every error leaves in
-Bandwidth's shape: `{"type","description"}` (+ `fieldErrors` on a create 400), a Spring-style body
-for 404; nothing escapes as FastAPI's default 422/500 bodies.
+Only wire translation lives here (core/messaging holds the rules; wire.py and listing.py the
+shapes). Every error leaves in Bandwidth's shape: `{"type","description"}` (+ `fieldErrors` on a
+create 400), a Spring-style body for 404; nothing escapes as FastAPI's default 422/500 bodies.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,13 +24,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from openband.api.auth import authenticate
 from openband.api.body import BodyTooLarge, read_body
-from openband.api.context import AppContext, base_url, ctx
+from openband.api.context import base_url, ctx
+from openband.api.messaging_v2 import listing, wire
 from openband.api.middleware import RequestLog, log_request, log_requests, new_request_id
 from openband.clock import iso, now
 from openband.core import messaging as core
-from openband.core.accounts import KIND_BASIC, KIND_V1
-from openband.errors import CoreError, Forbidden, NotFound
-from openband.store import media as media_repo
+from openband.core.accounts import KIND_BASIC, KIND_V1, Principal
+from openband.core.platform import Platform
+from openband.errors import CoreError, Forbidden
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def _core_error(path: str, exc: CoreError) -> Response:
             400,
             "request-validation",
             "Your request could not be accepted",
-            fieldErrors=[{"fieldName": f, "description": d} for f, d in exc.fields],
+            fieldErrors=wire.field_errors(exc.fields),
         )
     default_type, default_desc = _TYPES.get(exc.status, ("messagingRequestError", "Error"))
     if exc.status in (401, 403):
@@ -136,24 +136,17 @@ router = APIRouter(route_class=MessagingRoute)
 
 async def _authorize(request: Request, account_id: str) -> None:
     # A header verified recently costs a dict lookup (core.accounts.CredentialCache).
-    credentials = ctx(request).credentials
+    accounts = ctx(request).accounts
     header = request.headers.get("authorization", "")
-    principal = credentials.cached_header(header, KINDS) if header else None
+    principal = accounts.cached_header(header, KINDS) if header else None
     if principal is None:
         principal = await authenticate(request, KINDS)
         if header:
-            credentials.remember_header(header, principal)
+            accounts.remember_header(header, principal)
     else:
         request.state.principal = principal
     if principal.account_id != account_id:
         raise Forbidden("Access Denied")
-
-
-def _engine(request: Request) -> core.Messaging:
-    engine = ctx(request).extras.get("messaging")
-    if not isinstance(engine, core.Messaging):
-        raise RuntimeError("messaging engine is not wired")
-    return engine
 
 
 def _is_json(content_type: str) -> bool:
@@ -164,21 +157,37 @@ def _is_json(content_type: str) -> bool:
 # --- messages ----------------------------------------------------------------------------------
 
 
+async def _create(
+    platform: Platform, principal: Principal, account_id: str, content_type: str, raw: bytes
+) -> bytes:
+    """The one way a message is created, from the route or the hot path: the 202 body."""
+    if principal.account_id != account_id:
+        raise Forbidden("Access Denied")
+    if not _is_json(content_type):
+        raise UnsupportedContentType(
+            f"Content type '{content_type}' not supported. Please use 'application/json'"
+        )
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise core.RequestInvalid([(core.F_BODY, "The request body is not valid JSON")]) from exc
+    req, errors = wire.send_request(body)
+    message = await platform.messaging.accept(account_id, req, errors)
+    return orjson.dumps(wire.message_body(message))
+
+
 @router.post("/users/{account_id}/messages", include_in_schema=False)
 async def create_message(request: Request, account_id: str) -> Response:
     await _authorize(request, account_id)
+    # The content type is checked before the body is read (a wrong one is not read at all).
     ctype = request.headers.get("content-type", "")
     if not _is_json(ctype):
         raise UnsupportedContentType(
             f"Content type '{ctype}' not supported. Please use 'application/json'"
         )
     raw = await read_body(request)
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise core.RequestInvalid([("body", "The request body is not valid JSON")]) from exc
-    doc = await _engine(request).accept(account_id, body)
-    return json_response(doc, 202)
+    body = await _create(ctx(request), request.state.principal, account_id, ctype, raw)
+    return Response(body, status_code=202, media_type=JSON)
 
 
 _CREATE_PATH = re.compile(r"^(?:/api/v2)?/users/(?P<account_id>[^/]+)/messages$")
@@ -226,7 +235,7 @@ async def create_message_asgi(scope: Scope, receive: Receive, send: Send) -> Non
     m = _CREATE_PATH.match(scope["path"])
     assert m is not None
     account_id = m.group("account_id")  # the path is already decoded, as the router sees it
-    c: AppContext = scope["app"].state.ctx
+    c: Platform = scope["app"].state.platform
     auth = ctype = declared = rid_in = None
     for key, value in scope["headers"]:
         if key == b"authorization":
@@ -238,7 +247,7 @@ async def create_message_asgi(scope: Scope, receive: Receive, send: Send) -> Non
         elif key == b"x-request-id":
             rid_in = value
     header = auth.decode("latin-1") if auth is not None else ""
-    principal = c.credentials.cached_header(header, KINDS) if header else None
+    principal = c.accounts.cached_header(header, KINDS) if header else None
     if principal is None:  # first sight of these credentials: the full way verifies them
         await RequestLog(_create_message_slow)(scope, receive, send)
         return
@@ -256,15 +265,7 @@ async def create_message_asgi(scope: Scope, receive: Receive, send: Send) -> Non
                 f"Content type '{content_type}' not supported. Please use 'application/json'"
             )
         raw = await _read_asgi_body(receive, declared, c.settings.max_body_bytes)
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise core.RequestInvalid([("body", "The request body is not valid JSON")]) from exc
-        engine = c.extras.get("messaging")
-        if not isinstance(engine, core.Messaging):
-            raise RuntimeError("messaging engine is not wired")
-        doc = await engine.accept(account_id, body)
-        await _send_json(send, 202, orjson.dumps(doc), rid)
+        await _send_json(send, 202, await _create(c, principal, account_id, content_type, raw), rid)
     except ClientDisconnect:
         status = 400  # the client went away mid-body: nobody to answer
     except Exception as exc:
@@ -299,20 +300,22 @@ def fast_routes() -> list[tuple[str, re.Pattern[str], ASGIApp]]:
 async def list_messages(request: Request, account_id: str) -> Response:
     await _authorize(request, account_id)
     params = dict(request.query_params)
-    total, items, q = await _engine(request).list_messages(account_id, params)
+    q = listing.parse_list_query(account_id, params)
+    total, rows = await ctx(request).messaging.list_messages(q)
     page_info: dict[str, str] = {}
     link = f"{base_url(request)}{request.url.path}"
 
     def page(offset: int) -> tuple[str, str]:
-        token = core.encode_page_token(offset)
+        token = listing.encode_page_token(offset)
         rest = {k: v for k, v in params.items() if k != "pageToken"}
         return f"{link}?{urlencode({**rest, 'pageToken': token})}", token
 
     if q.offset > 0:
         page_info["prevPage"], page_info["prevPageToken"] = page(max(0, q.offset - q.limit))
-    more = q.offset + len(items) < total and len(items) == q.limit
+    more = q.offset + len(rows) < total and len(rows) == q.limit
     if more and q.offset + q.limit < core.MAX_LIST_WINDOW:
         page_info["nextPage"], page_info["nextPageToken"] = page(q.offset + q.limit)
+    items = [listing.list_item(r) for r in rows]
     return json_response({"totalCount": total, "pageInfo": page_info, "messages": items})
 
 
@@ -322,12 +325,8 @@ async def list_messages(request: Request, account_id: str) -> Response:
 @router.get("/users/{account_id}/media", include_in_schema=False)
 async def list_media(request: Request, account_id: str) -> Response:
     await _authorize(request, account_id)
-    c = ctx(request)
     after = request.headers.get("continuation-token") or None
-    async with c.db.connect() as conn:
-        rows = await media_repo.list_page(conn, account_id, now(), after, MEDIA_PAGE + 1)
-    more = len(rows) > MEDIA_PAGE
-    rows = rows[:MEDIA_PAGE]
+    rows, more = await ctx(request).media.page(account_id, after, MEDIA_PAGE)
     base = base_url(request)
     doc = [
         {
@@ -345,34 +344,22 @@ async def list_media(request: Request, account_id: str) -> Response:
 async def upload_media(request: Request, account_id: str, media_id: str) -> Response:
     await _authorize(request, account_id)
     core.check_media_id(media_id)
-    c = ctx(request)
-    s = c.settings
-    content = await read_body(request, s.media_max_bytes)
-    at = now()
-    async with c.db.begin() as conn:
-        await media_repo.put(
-            conn,
-            c.db.dialect,
-            account_id=account_id,
-            media_id=media_id,
-            content=content,
-            content_type=request.headers.get("content-type") or "application/octet-stream",
-            cache_control=request.headers.get("cache-control"),
-            at=at,
-            expires_at=at + timedelta(hours=s.media_retention_hours),
-        )
+    platform = ctx(request)
+    content = await read_body(request, platform.settings.media_max_bytes)
+    await platform.media.put(
+        account_id,
+        media_id,
+        content,
+        request.headers.get("content-type"),
+        request.headers.get("cache-control"),
+    )
     return Response(status_code=204)
 
 
 @router.get("/users/{account_id}/media/{media_id:path}", include_in_schema=False)
 async def get_media(request: Request, account_id: str, media_id: str) -> Response:
     await _authorize(request, account_id)
-    core.check_media_id(media_id)
-    c = ctx(request)
-    async with c.db.connect() as conn:
-        row = await media_repo.get(conn, account_id, media_id, now())
-    if row is None:
-        raise NotFound("Not Found")
+    row = await ctx(request).media.get(account_id, media_id)
     # The Content-Type stored at upload, verbatim: Response(media_type=…) would add
     # "; charset=utf-8" to text/* types.
     headers = {"Content-Type": row.content_type}
@@ -384,12 +371,7 @@ async def get_media(request: Request, account_id: str, media_id: str) -> Respons
 @router.delete("/users/{account_id}/media/{media_id:path}", include_in_schema=False)
 async def delete_media(request: Request, account_id: str, media_id: str) -> Response:
     await _authorize(request, account_id)
-    core.check_media_id(media_id)
-    c = ctx(request)
-    async with c.db.begin() as conn:
-        gone = await media_repo.remove(conn, account_id, media_id, now())
-    if not gone:
-        raise NotFound("Not Found")
+    await ctx(request).media.delete(account_id, media_id)
     return Response(status_code=204)
 
 
@@ -400,6 +382,3 @@ async def delete_media(request: Request, account_id: str, media_id: str) -> Resp
 )
 async def unknown(request: Request, account_id: str, rest: str) -> Response:
     return not_found(request)
-
-
-PREFIXES = ("", "/api/v2")

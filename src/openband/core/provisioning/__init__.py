@@ -1,0 +1,161 @@
+"""Provisioning rules: applications, sites (sub-accounts), SIP peers (locations) and their products.
+
+The wire layer hands over raw strings keyed by snake_case names; everything about what is valid
+lives here. Errors carry Bandwidth's numeric codes where the spec shows one (1003 "X is required",
+1011 "too long", 12016 site, 13563 peer, 13629 application, 13522 default peer, 13613/13673 SMS);
+the few situations the spec leaves without a code use OpenBand's own (see validators).
+
+Another account's ids are indistinguishable from ids that do not exist: every lookup is scoped to
+the caller's account and answers NotFound.
+
+Modules: validators (error codes, shared validators), config (an application's typed callback
+settings and their stored keys), applications, sites, locations (SIP peers), products (SMS/MMS,
+messaging application link, origination). Everything public is re-exported here.
+"""
+
+from __future__ import annotations
+
+from openband.core.provisioning.applications import (
+    ApplicationInput,
+    associated_peers,
+    create_application,
+    delete_application,
+    get_application,
+    list_applications,
+    patch_application,
+    replace_application,
+)
+from openband.core.provisioning.config import (
+    CALLBACK_TYPES,
+    CONFIG_FIELDS,
+    CONFIG_KEYS,
+    CREDS_FIELDS,
+    DEFAULT_CALLBACK_TIMEOUT,
+    DEFAULT_METHOD,
+    MESSAGING,
+    METHOD_FIELDS,
+    URL_FIELDS,
+    VOICE,
+    ApplicationConfig,
+    Credentials,
+    MessagingConfig,
+    VoiceConfig,
+    compact_seconds,
+)
+from openband.core.provisioning.locations import (
+    PeerInput,
+    create_peer,
+    default_peer,
+    delete_peer,
+    find_peer,
+    get_peer,
+    list_peers,
+    update_peer,
+)
+from openband.core.provisioning.products import (
+    SMS_BOOLS,
+    delete_mms_feature,
+    delete_sms_feature,
+    link_messaging_application,
+    require_feature,
+    set_mms_feature,
+    set_origination,
+    set_sms_feature,
+)
+from openband.core.provisioning.sites import (
+    ADDRESS_FIELDS,
+    SiteInput,
+    create_site,
+    delete_site,
+    get_site,
+    list_sites,
+    replace_site,
+)
+from openband.core.provisioning.validators import (
+    E_APP_IN_USE,
+    E_APP_NOT_FOUND,
+    E_APP_WRONG_TYPE,
+    E_DEFAULT_PEER,
+    E_FEATURE_EXISTS,
+    E_FEATURE_MISSING,
+    E_INVALID_VALUE,
+    E_PEER_HAS_NUMBERS,
+    E_PEER_HAS_SMS,
+    E_PEER_NOT_FOUND,
+    E_REQUIRED,
+    E_SITE_IN_USE,
+    E_SITE_NOT_FOUND,
+    E_SMS_HAS_NUMBERS,
+    E_TOO_LONG,
+    parse_bool,
+)
+from openband.store.provisioning import ApplicationRow, AssociatedPeer, PeerRow, SiteRow
+
+__all__ = [
+    "ADDRESS_FIELDS",
+    "CALLBACK_TYPES",
+    "CONFIG_FIELDS",
+    "CONFIG_KEYS",
+    "CREDS_FIELDS",
+    "DEFAULT_CALLBACK_TIMEOUT",
+    "DEFAULT_METHOD",
+    "E_APP_IN_USE",
+    "E_APP_NOT_FOUND",
+    "E_APP_WRONG_TYPE",
+    "E_DEFAULT_PEER",
+    "E_FEATURE_EXISTS",
+    "E_FEATURE_MISSING",
+    "E_INVALID_VALUE",
+    "E_PEER_HAS_NUMBERS",
+    "E_PEER_HAS_SMS",
+    "E_PEER_NOT_FOUND",
+    "E_REQUIRED",
+    "E_SITE_IN_USE",
+    "E_SITE_NOT_FOUND",
+    "E_SMS_HAS_NUMBERS",
+    "E_TOO_LONG",
+    "MESSAGING",
+    "METHOD_FIELDS",
+    "SMS_BOOLS",
+    "URL_FIELDS",
+    "VOICE",
+    "ApplicationConfig",
+    "ApplicationInput",
+    "ApplicationRow",
+    "AssociatedPeer",
+    "Credentials",
+    "MessagingConfig",
+    "PeerInput",
+    "PeerRow",
+    "SiteInput",
+    "SiteRow",
+    "VoiceConfig",
+    "associated_peers",
+    "compact_seconds",
+    "create_application",
+    "create_peer",
+    "create_site",
+    "default_peer",
+    "delete_application",
+    "delete_mms_feature",
+    "delete_peer",
+    "delete_site",
+    "delete_sms_feature",
+    "find_peer",
+    "get_application",
+    "get_peer",
+    "get_site",
+    "link_messaging_application",
+    "list_applications",
+    "list_peers",
+    "list_sites",
+    "parse_bool",
+    "patch_application",
+    "replace_application",
+    "replace_site",
+    "require_feature",
+    "set_mms_feature",
+    "set_origination",
+    "set_sms_feature",
+    "update_peer",
+]

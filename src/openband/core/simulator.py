@@ -1,0 +1,295 @@
+"""Simulator control (OpenBand's /sim/v1): what a user may do to the simulated network.
+
+Handsets text the user's numbers, report what they received and sent, and are scripted. The
+rules live here so every way in (the /sim/v1 API, the CLI, a test plugin) applies them alike:
+a handset is any valid number that no account owns; the platform numbers it texts must be the
+caller's own; media is fetched before the transaction (no network I/O under the write lock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from openband.clock import now, parse_iso
+from openband.core.phone import to_e164
+from openband.delivery.fetch import Fetcher, FetchError, FetchTooLarge
+from openband.errors import Forbidden, InvalidInput, NotFound, TooLarge
+from openband.network import segments
+from openband.network.messaging import MAX_TEXT, MediaItem
+from openband.network.sim import RESERVED, Behaviour, ReservedNumber, SimulatorMessaging, reserved
+from openband.network.sim.behaviours import DEFAULT
+from openband.store import numbers
+from openband.store import simulator as log
+from openband.store.simulator import RECEIVED, SENT, HandsetMessage
+
+if TYPE_CHECKING:
+    from openband.config import Settings
+    from openband.core.messaging import MessagingSink
+    from openband.store.db import Database
+
+# What the API families name through this module.
+__all__ = [
+    "MAX_MEDIA",
+    "MAX_RECIPIENTS",
+    "MAX_TEXT",
+    "RECEIVED",
+    "SENT",
+    "Behaviour",
+    "HandsetMessage",
+    "HandsetScript",
+    "HandsetSent",
+    "MediaItem",
+    "ReservedNumber",
+    "SimulatorControl",
+]
+
+MAX_RECIPIENTS = 10
+MAX_MEDIA = 10
+MAX_URL = 4096
+MEDIA_FETCH_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class HandsetSent:
+    message_ids: list[str]
+    handset: str
+    to: tuple[str, ...]
+    media: list[str]  # the items' names
+    segment_count: int
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HandsetScript:
+    number: str
+    behaviour: Behaviour
+    reserved: bool  # a reserved test number: fixed behaviour
+    scripted: bool  # set by a user (else the default, deliver)
+
+
+def _media_name(url: str, index: int) -> str:
+    tail = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
+    return tail[:255] or f"media{index}"
+
+
+def _check_owners(
+    owners: dict[str, str], handset: str, to: tuple[str, ...], account_id: str
+) -> dict[str, str]:
+    """Platform recipients -> account; every one must be the caller's."""
+    if handset in owners:
+        raise InvalidInput(
+            f"from {handset} is a number on this platform, not a handset; "
+            "send from it with the Messaging API",
+            field="from",
+        )
+    platform = {tn: owners[tn] for tn in to if tn in owners}
+    if not platform:
+        raise NotFound("None of the numbers in to is in service on this platform")
+    foreign = [tn for tn, acct in platform.items() if acct != account_id]
+    if foreign:
+        raise Forbidden(f"{', '.join(foreign)} is not a number of your account")
+    return platform
+
+
+def _not_reserved(tn: str) -> None:
+    if reserved(tn) is not None:
+        raise InvalidInput(
+            f"{tn} is a reserved test number with a fixed behaviour "
+            "(see GET /sim/v1/reserved-numbers)",
+            field="number",
+        )
+
+
+class SimulatorControl:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        carrier: SimulatorMessaging,
+        sink: MessagingSink,
+        fetcher: Fetcher | None,
+        wake: Callable[[], None],
+    ) -> None:
+        """`wake` runs after a commit that enqueued work (callbacks, timers)."""
+        self.settings = settings
+        self.db = db
+        self.carrier = carrier
+        self.sink = sink
+        self.fetcher = fetcher
+        self.wake = wake
+
+    # --- a handset texts the platform ---
+
+    def _recipients(
+        self, sender: str, to: Sequence[str], text: str, media: int
+    ) -> tuple[str, tuple[str, ...]]:
+        handset = to_e164(sender, field="from")
+        if not to:
+            raise InvalidInput("to must name at least one number", field="to")
+        if len(to) > MAX_RECIPIENTS:
+            raise InvalidInput(f"to may name at most {MAX_RECIPIENTS} numbers", field="to")
+        out: list[str] = []
+        for value in to:
+            tn = to_e164(value, field="to")
+            if tn not in out:
+                out.append(tn)
+        if handset in out:
+            raise InvalidInput("a handset cannot text itself", field="to")
+        if not text and not media:
+            raise InvalidInput("text or media is required", field="text")
+        return handset, tuple(out)
+
+    async def _load_media(self, items: Sequence[str | MediaItem]) -> tuple[MediaItem, ...]:
+        """Fetch URL items (inline ones are already bytes) within the total budget."""
+        budget = self.settings.sim_max_media_bytes
+        out: list[MediaItem] = []
+        for i, item in enumerate(items):
+            if isinstance(item, str):
+                if len(item) > MAX_URL or urlsplit(item).scheme not in ("http", "https"):
+                    raise InvalidInput(
+                        f"media[{i}] must be an http(s) URL of at most {MAX_URL} characters",
+                        field=f"media[{i}]",
+                    )
+                item = await self._fetch(i, item, max(budget, 0))
+            budget -= len(item.content)
+            if budget < 0:
+                raise TooLarge(f"media exceed {self.settings.sim_max_media_bytes} bytes in total")
+            out.append(item)
+        return tuple(out)
+
+    async def _fetch(self, index: int, url: str, budget: int) -> MediaItem:
+        if self.fetcher is None:
+            raise InvalidInput(f"media[{index}]: media URLs cannot be fetched here")
+        try:
+            got = await self.fetcher.fetch(url, max_bytes=budget, timeout=MEDIA_FETCH_SECONDS)
+        except FetchTooLarge as exc:
+            raise TooLarge(f"media[{index}]: {exc}") from None
+        except FetchError as exc:
+            raise InvalidInput(f"media[{index}]: {exc}", field=f"media[{index}]") from None
+        return MediaItem(
+            content=got.body,
+            content_type=got.content_type or "application/octet-stream",
+            name=_media_name(url, index),
+        )
+
+    async def handset_send(
+        self,
+        account_id: str,
+        sender: str,
+        to: Sequence[str],
+        text: str,
+        media: Sequence[str | MediaItem] = (),
+    ) -> HandsetSent:
+        """The handset `sender` texts platform numbers of `account_id`: they receive it as from a
+        real phone, and the handset's "sent" record is written in the same transaction."""
+        handset, recipients = self._recipients(sender, to, text, len(media))
+        # Refuse early, before any media is fetched; checked again inside the transaction.
+        async with self.db.connect() as conn:
+            owned = await numbers.owned_among(conn, [handset, *recipients])
+        _check_owners(owned, handset, recipients, account_id)
+        items = await self._load_media(media)
+        async with self.db.begin() as conn:
+            owned = await numbers.owned_among(conn, [handset, *recipients])
+            owners = _check_owners(owned, handset, recipients, account_id)
+            ids = await self.carrier.handset_send(
+                self.sink.bind(conn),
+                handset=handset,
+                to=recipients,
+                owners=owners,
+                text=text,
+                media=items,
+            )
+        self.wake()
+        mms = bool(items) or len(recipients) > 1
+        return HandsetSent(
+            message_ids=ids,
+            handset=handset,
+            to=recipients,
+            media=[m.name for m in items],
+            segment_count=segments.message_segment_count(text, mms=mms),
+            time=now(),
+        )
+
+    # --- what a handset received and sent ---
+
+    async def handset_log(
+        self,
+        account_id: str,
+        number: str,
+        *,
+        direction: str | None = None,
+        since: str | None = None,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> tuple[str, list[HandsetMessage]]:
+        """The handset's traffic with `account_id`'s numbers only, oldest first (the newest
+        `limit` rows); `since` (ISO-8601) and `after` (a row id) for polling."""
+        tn = to_e164(number, field="number")
+        since_dt = None
+        if since:
+            try:
+                since_dt = parse_iso(since)
+            except ValueError:
+                raise InvalidInput(
+                    f"since '{since}' is not an ISO-8601 time", field="since"
+                ) from None
+        async with self.db.connect() as conn:
+            rows = await log.listing(
+                conn,
+                tn,
+                account_id,
+                direction=direction,
+                since=since_dt,
+                after_id=after,
+                limit=limit,
+            )
+        return tn, rows
+
+    # --- scripts ---
+
+    async def _handset(self, number: str) -> str:
+        """A handset's number: valid, and not a number of this platform."""
+        tn = to_e164(number, field="number")
+        async with self.db.connect() as conn:
+            if await numbers.get(conn, tn) is not None:
+                raise InvalidInput(
+                    f"{tn} is a number on this platform; on-net numbers are not handsets",
+                    field="number",
+                )
+        return tn
+
+    async def script(self, number: str) -> HandsetScript:
+        tn = await self._handset(number)
+        fixed = reserved(tn)
+        if fixed is not None:
+            return HandsetScript(tn, fixed.behaviour, reserved=True, scripted=False)
+        async with self.db.connect() as conn:
+            stored = await log.script(conn, tn)
+        if stored is None:
+            return HandsetScript(tn, DEFAULT, reserved=False, scripted=False)
+        return HandsetScript(tn, Behaviour.from_json(stored), reserved=False, scripted=True)
+
+    async def set_script(self, number: str, behaviour: Behaviour) -> HandsetScript:
+        tn = to_e164(number, field="number")
+        _not_reserved(tn)
+        behaviour = behaviour.validate()
+        tn = await self._handset(tn)
+        async with self.db.begin() as conn:
+            await log.put_script(conn, tn, behaviour.to_json())
+        return HandsetScript(tn, behaviour, reserved=False, scripted=True)
+
+    async def reset_script(self, number: str) -> None:
+        tn = to_e164(number, field="number")
+        _not_reserved(tn)
+        tn = await self._handset(tn)
+        async with self.db.begin() as conn:
+            await log.delete_script(conn, tn)
+
+    @staticmethod
+    def reserved_numbers() -> list[ReservedNumber]:
+        return list(RESERVED.values())
