@@ -77,7 +77,7 @@ def build(settings: Settings, db: Database) -> Node:
         settings=s,
         db=db,
         accounts=Accounts(db, CredentialCache(s.credential_cache_seconds)),
-        workers=workers,
+        orders=orders.Orders(db, wake=workers.wake),
         messaging=messaging,
         simulator=SimulatorControl(
             s, db, carrier=carrier, sink=messaging.sink, fetcher=fetcher, wake=lambda: None

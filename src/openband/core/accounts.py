@@ -226,3 +226,10 @@ def generate_dev_account() -> NewAccount:
         api_secret=secrets.token_urlsafe(12),
         name="Development account",
     )
+
+
+async def get_account(conn: AsyncConnection, account_id: str) -> repo.AccountRow:
+    row = await repo.get_account(conn, account_id)
+    if row is None:
+        raise NotFound(f"Account {account_id} not found", code=1002)
+    return row

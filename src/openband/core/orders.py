@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,6 +29,9 @@ from openband.errors import InvalidInput, NotFound
 from openband.store import jobs as jobs_repo
 from openband.store import numbers as numbers_repo
 from openband.store import orders as repo
+
+if TYPE_CHECKING:
+    from openband.store.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -160,12 +165,7 @@ async def create_order(
             raise InvalidInput(
                 f"At most {MAX_QUANTITY} numbers per order.", code=E_QUANTITY, field="Quantity"
             )
-        tns = []
-        for tn in req.tns:
-            try:
-                tns.append(phone.tn_to_e164(tn))
-            except InvalidInput as exc:
-                raise InvalidInput(f"Telephone number {tn} is invalid.", code=E_INVALID_TN) from exc
+        tns = _e164_numbers(req.tns)
         if req.reservation_ids:
             raise InvalidInput(
                 "Reservations are not supported; order the numbers by TelephoneNumberList.",
@@ -189,25 +189,51 @@ async def create_order(
             code=E_ORDER_TYPE,
         )
 
+    return await _receive(
+        conn,
+        account_id,
+        NEW_NUMBER,
+        user,
+        customer_order_id=req.customer_order_id,
+        name=req.name,
+        site_id=site.id,
+        peer_id=int(req.peer_id) if req.peer_id not in (None, "") else None,
+        request=stored,
+    )
+
+
+def _e164_numbers(tns: list[str]) -> list[str]:
+    out = []
+    for tn in tns:
+        try:
+            out.append(phone.tn_to_e164(tn))
+        except InvalidInput as exc:
+            raise InvalidInput(f"Telephone number {tn} is invalid.", code=E_INVALID_TN) from exc
+    return out
+
+
+async def _receive(
+    conn: AsyncConnection, account_id: str, order_type: str, user: str, **values: object
+) -> repo.OrderRow:
+    """Accept an order (RECEIVED) with the job that will carry it out, in one transaction."""
     order_id = ids.order_id()
     await repo.insert(
         conn,
         id=order_id,
         account_id=account_id,
-        order_type=NEW_NUMBER,
+        order_type=order_type,
         status="RECEIVED",
-        customer_order_id=req.customer_order_id,
-        name=req.name,
-        site_id=site.id,
-        peer_id=int(req.peer_id) if req.peer_id not in (None, "") else None,
         created_by_user=user,
-        request=stored,
         completed_quantity=0,
         failed_quantity=0,
+        **values,
     )
-    await repo.add_history(conn, order_id, "Order received", "RECEIVED", author=user)
-    await jobs_repo.enqueue(conn, JOB_ORDER, order_id)
-    row = await repo.get(conn, account_id, order_id, NEW_NUMBER)
+    what = "Order" if order_type == NEW_NUMBER else "Disconnect order"
+    await repo.add_history(conn, order_id, f"{what} received", "RECEIVED", author=user)
+    await jobs_repo.enqueue(
+        conn, JOB_ORDER if order_type == NEW_NUMBER else JOB_DISCONNECT, order_id
+    )
+    row = await repo.get(conn, account_id, order_id, order_type)
     assert row is not None
     return row
 
@@ -335,36 +361,21 @@ async def create_disconnect(
         )
     if len(tns) > MAX_QUANTITY:
         raise InvalidInput(f"At most {MAX_QUANTITY} numbers per disconnect.", code=E_QUANTITY)
-    e164 = []
-    for tn in tns:
-        try:
-            e164.append(phone.tn_to_e164(tn))
-        except InvalidInput as exc:
-            raise InvalidInput(f"Telephone number {tn} is invalid.", code=E_INVALID_TN) from exc
+    e164 = _e164_numbers(tns)
     protected = str(extra.get("Protected", "UNCHANGED")).upper()
     if protected not in ("TRUE", "FALSE", "UNCHANGED"):
         raise InvalidInput(
             "Protected attribute is invalid. Valid values: TRUE, FALSE, UNCHANGED.",
             code=E_ORDER_TYPE,
         )
-    order_id = ids.order_id()
-    await repo.insert(
+    return await _receive(
         conn,
-        id=order_id,
-        account_id=account_id,
-        order_type=DISCONNECT,
-        status="RECEIVED",
+        account_id,
+        DISCONNECT,
+        user,
         customer_order_id=customer_order_id,
-        created_by_user=user,
         request={"tns": list(dict.fromkeys(e164)), "extra": extra},
-        completed_quantity=0,
-        failed_quantity=0,
     )
-    await repo.add_history(conn, order_id, "Disconnect order received", "RECEIVED", author=user)
-    await jobs_repo.enqueue(conn, JOB_DISCONNECT, order_id)
-    row = await repo.get(conn, account_id, order_id, DISCONNECT)
-    assert row is not None
-    return row
 
 
 async def process_disconnect(conn: AsyncConnection, order_id: str) -> None:
@@ -406,3 +417,68 @@ async def get_order(
         what = "Order" if order_type == NEW_NUMBER else "Disconnect order"
         raise NotFound(f"{what} {order_id} not found", code=5004)
     return row, await repo.tns(conn, order_id)
+
+
+async def list_orders(
+    conn: AsyncConnection,
+    account_id: str,
+    order_type: str,
+    *,
+    status: str | None = None,
+    customer_order_id: str | None = None,
+    user: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    after_id: str | None = None,
+    limit: int = 300,
+) -> tuple[int, list[repo.OrderRow], dict[str, int]]:
+    """(total matching, a page from `after_id` on, numbers per order of the page)."""
+    total, rows = await repo.list_(
+        conn,
+        account_id,
+        order_type,
+        status=status,
+        customer_order_id=customer_order_id,
+        user=user,
+        start=start,
+        end=end,
+        after_id=after_id,
+        limit=limit,
+    )
+    counts = await repo.tn_counts(conn, [r.id for r in rows]) if rows else {}
+    return total, rows, counts
+
+
+async def order_history(
+    conn: AsyncConnection, account_id: str, order_id: str
+) -> tuple[repo.OrderRow, list[repo.OrderTn], list[repo.HistoryRow]]:
+    row, tns = await get_order(conn, account_id, order_id)
+    return row, tns, await repo.history(conn, order_id)
+
+
+class Orders:
+    """Orders and disconnects as the API families place them: each accepted in its own
+    transaction, and its job woken at once (`wake`) instead of at the workers' next poll."""
+
+    def __init__(self, db: Database, wake: Callable[[], None]) -> None:
+        self.db = db
+        self.wake = wake
+
+    async def create(self, account_id: str, user: str, req: OrderRequest) -> repo.OrderRow:
+        async with self.db.begin() as conn:
+            row = await create_order(conn, account_id, user, req)
+        self.wake()
+        return row
+
+    async def disconnect(
+        self,
+        account_id: str,
+        user: str,
+        tns: list[str],
+        customer_order_id: str | None,
+        extra: dict[str, object],
+    ) -> repo.OrderRow:
+        async with self.db.begin() as conn:
+            row = await create_disconnect(conn, account_id, user, tns, customer_order_id, extra)
+        self.wake()
+        return row

@@ -6,19 +6,24 @@ a transaction or reads a table itself, so v1, v2 and the Dashboard call the same
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from openband import metrics
+from openband.store.db import Transaction
 
 if TYPE_CHECKING:
     from openband.config import Settings
     from openband.core.accounts import Accounts
     from openband.core.inventory import Inventory
-    from openband.core.jobs import Workers
     from openband.core.messaging import MediaLibrary, Messaging
+    from openband.core.orders import Orders
     from openband.core.simulator import SimulatorControl
     from openband.store.db import Database
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass
@@ -26,12 +31,34 @@ class Platform:
     settings: Settings
     db: Database
     accounts: Accounts
-    workers: Workers
+    orders: Orders
     messaging: Messaging
     simulator: SimulatorControl
     inventory: Inventory
     # Started work that must finish before stop (e.g. the exchange index's warm-up).
     background: list[object] = field(default_factory=list)
+
+    async def read(
+        self,
+        fn: Callable[Concatenate[Transaction, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run a core operation (a function whose first argument is the transaction) in a
+        read-only unit of work: the family names the operation, core owns the transaction."""
+        async with self.db.connect() as tx:
+            return await fn(tx, *args, **kwargs)
+
+    async def write(
+        self,
+        fn: Callable[Concatenate[Transaction, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """`read`, in a transaction that commits when `fn` returns (and rolls back if it
+        raises): all of the operation's changes or none."""
+        async with self.db.begin() as tx:
+            return await fn(tx, *args, **kwargs)
 
     @property
     def media(self) -> MediaLibrary:

@@ -9,8 +9,7 @@ from starlette.responses import Response
 from openband.api.context import ctx
 from openband.api.dashboard.routing import DashboardRouter, principal
 from openband.api.dashboard.xml import XmlDoc, xml_response
-from openband.errors import NotFound
-from openband.store import accounts as repo
+from openband.core import accounts
 
 router = DashboardRouter()
 
@@ -29,10 +28,7 @@ class AccountResponse(XmlDoc, tag="AccountResponse"):
 @router.xml("GET", "/accounts/{account_id}", "AccountResponse")
 async def get_account(request: Request, account_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        row = await repo.get_account(conn, account_id)
-    if row is None:
-        raise NotFound(f"Account {account_id} not found", code=1002)
+    row = await ctx(request).read(accounts.get_account, account_id)
     return xml_response(
         AccountResponse(account=AccountDoc(account_id=row.id, company_name=row.name or None))
     )

@@ -127,8 +127,7 @@ def list_document(root: str, container: str, items: list[XmlDoc]) -> Response:
 @router.xml("GET", "/accounts/{account_id}/applications", ROOT)
 async def list_applications(request: Request, account_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        rows = await core.list_applications(conn, account_id)
+    rows = await ctx(request).read(core.list_applications, account_id)
     return list_document(ROOT, "ApplicationList", [to_doc(r) for r in rows])
 
 
@@ -136,8 +135,7 @@ async def list_applications(request: Request, account_id: str) -> Response:
 async def create_application(request: Request, account_id: str) -> Response:
     await principal(request, account_id)
     doc = await body_doc(request, ApplicationDoc)
-    async with ctx(request).db.begin() as conn:
-        row = await core.create_application(conn, account_id, to_input(doc))
+    row = await ctx(request).write(core.create_application, account_id, to_input(doc))
     headers = location(request, f"/accounts/{account_id}/applications/{row.id}")
     return _single(row, 201, headers)
 
@@ -145,8 +143,7 @@ async def create_application(request: Request, account_id: str) -> Response:
 @router.xml("GET", "/accounts/{account_id}/applications/{app_id}", ROOT)
 async def get_application(request: Request, account_id: str, app_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        row = await core.get_application(conn, account_id, app_id)
+    row = await ctx(request).read(core.get_application, account_id, app_id)
     return _single(row)
 
 
@@ -154,8 +151,7 @@ async def get_application(request: Request, account_id: str, app_id: str) -> Res
 async def replace_application(request: Request, account_id: str, app_id: str) -> Response:
     await principal(request, account_id)
     doc = await body_doc(request, ApplicationDoc)
-    async with ctx(request).db.begin() as conn:
-        row = await core.replace_application(conn, account_id, app_id, to_input(doc))
+    row = await ctx(request).write(core.replace_application, account_id, app_id, to_input(doc))
     return _single(row)
 
 
@@ -163,16 +159,14 @@ async def replace_application(request: Request, account_id: str, app_id: str) ->
 async def patch_application(request: Request, account_id: str, app_id: str) -> Response:
     await principal(request, account_id)
     doc = await body_doc(request, ApplicationDoc)
-    async with ctx(request).db.begin() as conn:
-        row = await core.patch_application(conn, account_id, app_id, to_input(doc))
+    row = await ctx(request).write(core.patch_application, account_id, app_id, to_input(doc))
     return _single(row)
 
 
 @router.xml("DELETE", "/accounts/{account_id}/applications/{app_id}", ROOT)
 async def delete_application(request: Request, account_id: str, app_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.begin() as conn:
-        await core.delete_application(conn, account_id, app_id)
+    await ctx(request).write(core.delete_application, account_id, app_id)
     return xml_response(None, 200)
 
 
@@ -190,8 +184,7 @@ class AssociatedSipPeerDoc(XmlDoc, tag="AssociatedSipPeer"):
 )
 async def associated_sippeers(request: Request, account_id: str, app_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        peers = await core.associated_peers(conn, account_id, app_id)
+    peers = await ctx(request).read(core.associated_peers, account_id, app_id)
     items = [
         AssociatedSipPeerDoc(
             site_id=p.site_id, site_name=p.site_name, peer_id=p.peer_id, peer_name=p.peer_name

@@ -2,8 +2,7 @@
 
 Results can hold 5000 numbers, so the document is written as text (xmlsafe's rules) rather
 than through pydantic-xml models; detail values are escaped, numbers are digits. Without
-enableTNDetail only the numbers are fetched (Inventory.search_numbers), and on SQLite the
-search's statements run on the event loop's thread (store.inventory.run_read).
+enableTNDetail only the numbers are fetched (Inventory.available_numbers).
 """
 
 from __future__ import annotations
@@ -14,8 +13,7 @@ from starlette.responses import Response
 from openband.api.context import ctx
 from openband.api.dashboard.routing import DashboardRouter, principal
 from openband.api.dashboard.xml import XML_MEDIA_TYPE
-from openband.core.inventory import Inventory, NumberRow, Search, parse_flag
-from openband.store.inventory import run_read
+from openband.core.inventory import NumberRow, Search, parse_flag
 from openband.xmlsafe import DECLARATION, escape
 
 router = DashboardRouter()
@@ -72,10 +70,9 @@ async def available_numbers(request: Request, account_id: str) -> Response:
         next((v for k, v in params.items() if k.lower() == "enabletndetail"), None),
         "enableTNDetail",
     )
-    c = ctx(request)
-    inventory = c.inventory or Inventory(c.settings, c.db)
+    inventory = ctx(request).inventory
     if detail:
-        rows = await run_read(c.db, lambda conn: inventory.search_rows(conn, query))
+        rows = await inventory.available_rows(query)
         return Response(render_detail(rows), media_type=XML_MEDIA_TYPE)
-    numbers = await run_read(c.db, lambda conn: inventory.search_numbers(conn, query))
+    numbers = await inventory.available_numbers(query)
     return Response(render_numbers(numbers), media_type=XML_MEDIA_TYPE)

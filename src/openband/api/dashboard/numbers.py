@@ -16,10 +16,9 @@ from openband.api.dashboard.orders import _date, _links
 from openband.api.dashboard.routing import DASHBOARD_KINDS, DashboardRouter, principal
 from openband.api.dashboard.xml import xml
 from openband.clock import iso
-from openband.core import phone
+from openband.core import numbers, phone
 from openband.core import provisioning as prov
 from openband.errors import InvalidInput, NotFound
-from openband.store import numbers as repo
 
 router = DashboardRouter()
 
@@ -32,7 +31,7 @@ def _int(value: str | None, default: int, name: str, lo: int, hi: int) -> int:
     return int(value)
 
 
-def _filter(request: Request, account_id: str, **kw: object) -> repo.NumberFilter:
+def _filter(request: Request, account_id: str, **kw: object) -> numbers.NumberFilter:
     q = request.query_params
 
     def get(*names: str) -> str | None:
@@ -52,7 +51,7 @@ def _filter(request: Request, account_id: str, **kw: object) -> repo.NumberFilte
         if value is not None and (not value.isdigit() or len(value) != size):
             raise InvalidInput(f"The {name} '{value}' is invalid", code=15511, field=name)
     full = get("fullNumber")
-    return repo.NumberFilter(
+    return numbers.NumberFilter(
         account_id=account_id,
         npa=npa,
         npa_nxx=npa_nxx,
@@ -68,11 +67,10 @@ def _filter(request: Request, account_id: str, **kw: object) -> repo.NumberFilte
     )
 
 
-async def _tns_page(request: Request, f: repo.NumberFilter, default_size: int) -> Response:
+async def _tns_page(request: Request, f: numbers.NumberFilter, default_size: int) -> Response:
     page = _int(request.query_params.get("page"), 1, "page", 1, 10**9)
     size = _int(request.query_params.get("size"), default_size, "size", 1, 5000)
-    async with ctx(request).db.connect() as conn:
-        total, rows = await repo.search(conn, f, offset=(page - 1) * size, limit=size)
+    total, rows = await ctx(request).read(numbers.search, f, offset=(page - 1) * size, limit=size)
     if total == 0:
         return Response(status_code=204)
     next_page = str(page + 1) if page * size < total else None
@@ -96,28 +94,25 @@ async def in_service(request: Request, account_id: str) -> Response:
 @router.xml("GET", "/accounts/{account_id}/inserviceNumbers/totals", "Quantity")
 async def in_service_totals(request: Request, account_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        total = await repo.totals(conn, account_id)
+    total = await ctx(request).read(numbers.totals, account_id)
     return xml(E.Quantity(E.Count(str(total))))
 
 
 @router.xml("GET", "/accounts/{account_id}/inserviceNumbers/{tn}", "TelephoneNumberResponse")
 async def in_service_one(request: Request, account_id: str, tn: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        await _owned(conn, account_id, tn)
+    await ctx(request).read(numbers.owned, account_id, tn)
     return Response(status_code=200)
 
 
 @router.xml("GET", "/accounts/{account_id}/sites/{site_id}/inserviceNumbers", "TNs")
 async def site_in_service(request: Request, account_id: str, site_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        site = await prov.get_site(conn, account_id, site_id)
+    site = await ctx(request).read(prov.get_site, account_id, site_id)
     return await _tns_page(request, _filter(request, account_id, site_id=site.id), 300)
 
 
-def _peer_tn(row: repo.NumberRow, sms: bool) -> object:
+def _peer_tn(row: numbers.NumberRow, sms: bool) -> object:
     el = E.SipPeerTelephoneNumber(
         E.FullNumber(phone.e164_to_tn(row.tn)), E.CallingNameDisplay("false")
     )
@@ -134,14 +129,14 @@ async def peer_tns(request: Request, account_id: str, site_id: str, peer_id: str
     await principal(request, account_id)
     page = _int(request.query_params.get("page"), 1, "page", 1, 10**9)
     size = _int(request.query_params.get("size"), 5000, "size", 1, 5000)
-    async with ctx(request).db.connect() as conn:
-        peer = await prov.get_peer(conn, account_id, site_id, peer_id)
-        _, rows = await repo.search(
-            conn,
-            repo.NumberFilter(account_id=account_id, peer_id=peer.id),
-            offset=(page - 1) * size,
-            limit=size,
-        )
+    peer, rows = await ctx(request).read(
+        numbers.location_numbers,
+        account_id,
+        site_id,
+        peer_id,
+        offset=(page - 1) * size,
+        limit=size,
+    )
     sms = peer.sms_feature is not None
     return xml(
         E.SipPeerTelephoneNumbersResponse(
@@ -159,29 +154,14 @@ async def peer_tn(
     request: Request, account_id: str, site_id: str, peer_id: str, tn: str
 ) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        peer = await prov.get_peer(conn, account_id, site_id, peer_id)
-        row = await _owned(conn, account_id, tn)
-    if row.peer_id != peer.id:
-        raise NotFound(f"Telephone number {tn} is not on location {peer.id}", code=13566)
+    peer, row = await ctx(request).read(numbers.location_number, account_id, site_id, peer_id, tn)
     return xml(E.SipPeerTelephoneNumberResponse(_peer_tn(row, peer.sms_feature is not None)))
 
 
 # --- global /tns -----------------------------------------------------------------------------
 
 
-async def _owned(conn, account_id: str, tn: str) -> repo.NumberRow:  # type: ignore[no-untyped-def]
-    try:
-        e164 = phone.tn_to_e164(tn)
-    except InvalidInput as exc:
-        raise NotFound(f"Telephone number {tn} not found", code=13566) from exc
-    row = await repo.get(conn, e164, account_id)
-    if row is None:
-        raise NotFound(f"Telephone number {tn} not found", code=13566)
-    return row
-
-
-def _tn_detail(row: repo.NumberRow) -> object:
+def _tn_detail(row: numbers.NumberRow) -> object:
     return E.TelephoneNumber(
         E.City(row.city or ""),
         E.Lata(row.lata or ""),
@@ -207,8 +187,7 @@ async def list_tns(request: Request) -> Response:
     page = _int(request.query_params.get("page"), 1, "page", 1, 10**9)
     size = _int(request.query_params.get("size"), 500, "size", 1, 2500)
     f = _filter(request, who.account_id)
-    async with ctx(request).db.connect() as conn:
-        total, rows = await repo.search(conn, f, offset=(page - 1) * size, limit=size)
+    total, rows = await ctx(request).read(numbers.search, f, offset=(page - 1) * size, limit=size)
     next_page = str(page + 1) if page * size < total else None
     return xml(
         E.TelephoneNumbersResponse(
@@ -222,8 +201,7 @@ async def list_tns(request: Request) -> Response:
 @router.xml("GET", "/tns/{tn}", "TelephoneNumberResponse")
 async def get_tn(request: Request, tn: str) -> Response:
     who = await authenticate(request, DASHBOARD_KINDS)
-    async with ctx(request).db.connect() as conn:
-        row = await _owned(conn, who.account_id, tn)
+    row = await ctx(request).read(numbers.owned, who.account_id, tn)
     doc = E.TelephoneNumberResponse(
         E.TelephoneNumber(phone.e164_to_tn(row.tn)),
         E.Status(row.status),
@@ -243,16 +221,14 @@ async def get_tn(request: Request, tn: str) -> Response:
 @router.xml("GET", "/tns/{tn}/{detail}", "TelephoneNumberResponse")
 async def get_tn_detail(request: Request, tn: str, detail: str) -> Response:
     who = await authenticate(request, DASHBOARD_KINDS)
-    async with ctx(request).db.connect() as conn:
-        row = await _owned(conn, who.account_id, tn)
-        if detail == "sites":
-            site = await prov.get_site(conn, who.account_id, row.site_id)
-            return xml(E.Site(E.Id(str(site.id)), E.Name(site.name)))
-        if detail == "sippeers":
-            peer = await prov.find_peer(conn, who.account_id, row.peer_id)
-            if peer is None:
-                raise NotFound(f"Telephone number {tn} has no location", code=13566)
-            return xml(E.SipPeer(E.Id(str(peer.id)), E.Name(peer.name)))
+    platform = ctx(request)
+    if detail == "sites":
+        site = await platform.read(numbers.site_of, who.account_id, tn)
+        return xml(E.Site(E.Id(str(site.id)), E.Name(site.name)))
+    if detail == "sippeers":
+        peer = await platform.read(numbers.location_of, who.account_id, tn)
+        return xml(E.SipPeer(E.Id(str(peer.id)), E.Name(peer.name)))
+    row = await platform.read(numbers.owned, who.account_id, tn)
     if detail == "ratecenter":
         inner = [E.State(row.state or ""), E.RateCenter(row.rate_center or "")]
     elif detail == "lata":
@@ -272,5 +248,5 @@ async def get_tn_detail(request: Request, tn: str, detail: str) -> Response:
             E.SiteId(str(row.site_id or "")),
         ]
     else:
-        raise NotFound(f"Unknown telephone number resource {detail}", code=13566)
+        raise NotFound(f"Unknown telephone number resource {detail}", code=numbers.E_NOT_FOUND)
     return xml(E.TelephoneNumberResponse(E.TelephoneNumberDetails(*inner)))

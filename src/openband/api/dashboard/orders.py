@@ -19,7 +19,6 @@ from openband.clock import iso, parse_iso
 from openband.core import orders as core
 from openband.core import phone
 from openband.errors import InvalidInput
-from openband.store import orders as repo
 
 router = DashboardRouter()
 
@@ -75,7 +74,7 @@ def parse_order(body: bytes) -> core.OrderRequest:
     return req
 
 
-def _order_element(row: repo.OrderRow) -> etree._Element:
+def _order_element(row: core.OrderRow) -> etree._Element:
     """The <Order> as requested, enriched with id and dates (Bandwidth's echo)."""
     req = row.request
     order = E.Order()
@@ -113,11 +112,7 @@ def _order_element(row: repo.OrderRow) -> etree._Element:
 async def create_order(request: Request, account_id: str) -> Response:
     who = await principal(request, account_id)
     req = parse_order(await read_body(request))
-    c = ctx(request)
-    async with c.db.begin() as conn:
-        row = await core.create_order(conn, account_id, who.username, req)
-    if c.workers:
-        c.workers.wake()
+    row = await ctx(request).orders.create(account_id, who.username, req)
     doc = E.OrderResponse(_order_element(row), E.OrderStatus(row.status))
     return xml(doc, 201, location(request, f"/accounts/{account_id}/orders/{row.id}"))
 
@@ -154,20 +149,18 @@ async def _list(request: Request, account_id: str, order_type: str) -> Response:
     await principal(request, account_id)
     after, size = _paging(request)
     q = request.query_params
-    async with ctx(request).db.connect() as conn:
-        total, rows = await repo.list_(
-            conn,
-            account_id,
-            order_type,
-            status=q.get("status"),
-            customer_order_id=q.get("customerOrderId"),
-            user=q.get("userid"),
-            start=_date(q.get("startdate"), "startdate"),
-            end=_date(q.get("enddate"), "enddate"),
-            after_id=after,
-            limit=size + 1,
-        )
-        counts = await repo.tn_counts(conn, [r.id for r in rows])
+    total, rows, counts = await ctx(request).read(
+        core.list_orders,
+        account_id,
+        order_type,
+        status=q.get("status"),
+        customer_order_id=q.get("customerOrderId"),
+        user=q.get("userid"),
+        start=_date(q.get("startdate"), "startdate"),
+        end=_date(q.get("enddate"), "enddate"),
+        after_id=after,
+        limit=size + 1,
+    )
     next_page = rows[size].id if len(rows) > size else None
     wrapper = E.ListOrderIdUserIdDate(E.TotalCount(str(total)), _links(request, next_page, size))
     id_tag = "orderId" if order_type == core.NEW_NUMBER else "OrderId"
@@ -195,10 +188,13 @@ async def list_orders(request: Request, account_id: str) -> Response:
 @router.xml("GET", "/accounts/{account_id}/orders/totals", "ResponseSelectWrapper")
 async def order_totals(request: Request, account_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        total, _ = await repo.list_(
-            conn, account_id, core.NEW_NUMBER, status=request.query_params.get("status"), limit=0
-        )
+    total, _, _ = await ctx(request).read(
+        core.list_orders,
+        account_id,
+        core.NEW_NUMBER,
+        status=request.query_params.get("status"),
+        limit=0,
+    )
     return xml(E.ResponseSelectWrapper(E.ListOrderIdUserIdDate(E.TotalCount(str(total)))))
 
 
@@ -206,8 +202,7 @@ async def order_totals(request: Request, account_id: str) -> Response:
 async def get_order(request: Request, account_id: str, order_id: str) -> Response:
     await principal(request, account_id)
     detail = request.query_params.get("tndetail", "").lower() == "true"
-    async with ctx(request).db.connect() as conn:
-        row, tns = await core.get_order(conn, account_id, order_id)
+    row, tns = await ctx(request).read(core.get_order, account_id, order_id)
     doc = E.OrderResponse(E.CompletedQuantity(str(row.completed_quantity)))
     if row.created_by_user:
         doc.append(E.CreatedByUser(row.created_by_user))
@@ -243,8 +238,7 @@ async def get_order(request: Request, account_id: str, order_id: str) -> Respons
 @router.xml("GET", "/accounts/{account_id}/orders/{order_id}/tns", "TelephoneNumbers")
 async def order_tns(request: Request, account_id: str, order_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        _, tns = await core.get_order(conn, account_id, order_id)
+    _, tns = await ctx(request).read(core.get_order, account_id, order_id)
     done = [phone.e164_to_tn(t.tn) for t in tns if t.status == "completed"]
     return xml(E.TelephoneNumbers(E.Count(str(len(done))), *[E.TelephoneNumber(t) for t in done]))
 
@@ -252,9 +246,7 @@ async def order_tns(request: Request, account_id: str, order_id: str) -> Respons
 @router.xml("GET", "/accounts/{account_id}/orders/{order_id}/history", "OrderHistoryWrapper")
 async def order_history(request: Request, account_id: str, order_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        row, tns = await core.get_order(conn, account_id, order_id)
-        hist = await repo.history(conn, order_id)
+    row, tns, hist = await ctx(request).read(core.order_history, account_id, order_id)
     doc = E.OrderHistoryWrapper()
     for h in hist:
         doc.append(
@@ -278,7 +270,7 @@ async def order_history(request: Request, account_id: str, order_id: str) -> Res
 # --- disconnects ---------------------------------------------------------------------------
 
 
-def _disconnect_request(row: repo.OrderRow) -> etree._Element:
+def _disconnect_request(row: core.OrderRow) -> etree._Element:
     extra = row.request.get("extra", {})
     el = E.orderRequest()
     if row.customer_order_id:
@@ -319,13 +311,9 @@ async def create_disconnect(request: Request, account_id: str) -> Response:
         for name in ("Protected", "DisconnectMode"):
             if (value := _text(kind.find(name))) is not None:
                 extra[name] = value
-    c = ctx(request)
-    async with c.db.begin() as conn:
-        row = await core.create_disconnect(
-            conn, account_id, who.username, tns, _text(root.find("CustomerOrderId")), extra
-        )
-    if c.workers:
-        c.workers.wake()
+    row = await ctx(request).orders.disconnect(
+        account_id, who.username, tns, _text(root.find("CustomerOrderId")), extra
+    )
     doc = E.DisconnectTelephoneNumberOrderResponse(
         _disconnect_request(row), E.OrderStatus(row.status)
     )
@@ -342,8 +330,7 @@ async def list_disconnects(request: Request, account_id: str) -> Response:
 )
 async def get_disconnect(request: Request, account_id: str, order_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        row, tns = await core.get_order(conn, account_id, order_id, core.DISCONNECT)
+    row, tns = await ctx(request).read(core.get_order, account_id, order_id, core.DISCONNECT)
     doc = E.DisconnectTelephoneNumberOrderResponse()
     done = [t for t in tns if t.status == "completed"]
     if done:

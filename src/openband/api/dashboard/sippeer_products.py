@@ -93,10 +93,9 @@ def _sms_response(feature: dict, status: int = 200) -> Response:
 async def _set_sms(request: Request, account_id: str, site_id: str, peer_id: str, create: bool):  # type: ignore[no-untyped-def]
     await principal(request, account_id)
     doc = await body_doc(request, SmsFeatureDoc)
-    async with ctx(request).db.begin() as conn:
-        peer = await core.set_sms_feature(
-            conn, account_id, site_id, peer_id, _sms_in(doc), create=create
-        )
+    peer = await ctx(request).write(
+        core.set_sms_feature, account_id, site_id, peer_id, _sms_in(doc), create=create
+    )
     return _sms_response(core.require_feature(peer.sms_feature, "SMS"), 201 if create else 200)
 
 
@@ -113,16 +112,14 @@ async def update_sms(request: Request, account_id: str, site_id: str, peer_id: s
 @router.xml("GET", SMS, "SipPeerSmsFeatureResponse")
 async def get_sms(request: Request, account_id: str, site_id: str, peer_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        peer = await core.get_peer(conn, account_id, site_id, peer_id)
+    peer = await ctx(request).read(core.get_peer, account_id, site_id, peer_id)
     return _sms_response(core.require_feature(peer.sms_feature, "SMS"))
 
 
 @router.xml("DELETE", SMS, "SipPeerSmsFeatureResponse")
 async def delete_sms(request: Request, account_id: str, site_id: str, peer_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.begin() as conn:
-        await core.delete_sms_feature(conn, account_id, site_id, peer_id)
+    await ctx(request).write(core.delete_sms_feature, account_id, site_id, peer_id)
     return xml_response(None, 200)
 
 
@@ -173,10 +170,9 @@ async def _set_mms(request: Request, account_id: str, site_id: str, peer_id: str
     doc = await body_doc(request, MmsFeatureDoc)
     s = doc.settings
     protocol = (s.protocol_upper or s.protocol) if s is not None else None
-    async with ctx(request).db.begin() as conn:
-        peer = await core.set_mms_feature(
-            conn, account_id, site_id, peer_id, protocol, create=create
-        )
+    peer = await ctx(request).write(
+        core.set_mms_feature, account_id, site_id, peer_id, protocol, create=create
+    )
     return _mms_response(core.require_feature(peer.mms_feature, "MMS"), 201 if create else 200)
 
 
@@ -193,16 +189,14 @@ async def update_mms(request: Request, account_id: str, site_id: str, peer_id: s
 @router.xml("GET", MMS, "MmsFeatureResponse")
 async def get_mms(request: Request, account_id: str, site_id: str, peer_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        peer = await core.get_peer(conn, account_id, site_id, peer_id)
+    peer = await ctx(request).read(core.get_peer, account_id, site_id, peer_id)
     return _mms_response(core.require_feature(peer.mms_feature, "MMS"))
 
 
 @router.xml("DELETE", MMS, "MmsFeatureResponse")
 async def delete_mms(request: Request, account_id: str, site_id: str, peer_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.begin() as conn:
-        await core.delete_mms_feature(conn, account_id, site_id, peer_id)
+    await ctx(request).write(core.delete_mms_feature, account_id, site_id, peer_id)
     return xml_response(None, 200)
 
 
@@ -234,8 +228,7 @@ async def get_app_settings(
     request: Request, account_id: str, site_id: str, peer_id: str
 ) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        peer = await core.get_peer(conn, account_id, site_id, peer_id)
+    peer = await ctx(request).read(core.get_peer, account_id, site_id, peer_id)
     return _app_settings_response(peer.messaging_app_id)
 
 
@@ -262,8 +255,9 @@ async def put_app_settings(
                 code=core.E_REQUIRED,
                 field="HttpMessagingV2AppId",
             )
-    async with ctx(request).db.begin() as conn:
-        peer = await core.link_messaging_application(conn, account_id, site_id, peer_id, app_id)
+    peer = await ctx(request).write(
+        core.link_messaging_application, account_id, site_id, peer_id, app_id
+    )
     return _app_settings_response(peer.messaging_app_id)
 
 
@@ -296,10 +290,15 @@ async def _set_origination(
     await principal(request, account_id)
     doc = await body_doc(request, OriginationDoc)
     app_id = doc.http_settings.app_id if doc.http_settings else None
-    async with ctx(request).db.begin() as conn:
-        peer = await core.set_origination(
-            conn, account_id, site_id, peer_id, doc.voice_protocol, app_id, create=create
-        )
+    peer = await ctx(request).write(
+        core.set_origination,
+        account_id,
+        site_id,
+        peer_id,
+        doc.voice_protocol,
+        app_id,
+        create=create,
+    )
     return _origination_response(peer, 201 if create else 200)
 
 
@@ -322,6 +321,5 @@ async def get_origination(
     request: Request, account_id: str, site_id: str, peer_id: str
 ) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        peer = await core.get_peer(conn, account_id, site_id, peer_id)
+    peer = await ctx(request).read(core.get_peer, account_id, site_id, peer_id)
     return _origination_response(peer)

@@ -104,8 +104,7 @@ def _site_path(account_id: str, site_id: int) -> str:
 @router.xml("GET", "/accounts/{account_id}/sites", "SitesResponse")
 async def list_sites(request: Request, account_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        rows = await core.list_sites(conn, account_id)
+    rows = await ctx(request).read(core.list_sites, account_id)
     return list_document("SitesResponse", "Sites", [site_out(r) for r in rows])
 
 
@@ -113,8 +112,7 @@ async def list_sites(request: Request, account_id: str) -> Response:
 async def create_site(request: Request, account_id: str) -> Response:
     await principal(request, account_id)
     doc = await body_doc(request, SiteDoc)
-    async with ctx(request).db.begin() as conn:
-        row = await core.create_site(conn, account_id, site_in(doc))
+    row = await ctx(request).write(core.create_site, account_id, site_in(doc))
     headers = location(request, _site_path(account_id, row.id))
     return xml_response(SiteResponse(site=site_out(row)), 201, headers)
 
@@ -122,8 +120,7 @@ async def create_site(request: Request, account_id: str) -> Response:
 @router.xml("GET", "/accounts/{account_id}/sites/{site_id}", "SiteResponse")
 async def get_site(request: Request, account_id: str, site_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        row = await core.get_site(conn, account_id, site_id)
+    row = await ctx(request).read(core.get_site, account_id, site_id)
     return xml_response(SiteResponse(site=site_out(row)))
 
 
@@ -131,16 +128,14 @@ async def get_site(request: Request, account_id: str, site_id: str) -> Response:
 async def replace_site(request: Request, account_id: str, site_id: str) -> Response:
     await principal(request, account_id)
     doc = await body_doc(request, SiteDoc)
-    async with ctx(request).db.begin() as conn:
-        row = await core.replace_site(conn, account_id, site_id, site_in(doc))
+    row = await ctx(request).write(core.replace_site, account_id, site_id, site_in(doc))
     return xml_response(SiteResponse(site=site_out(row)))
 
 
 @router.xml("DELETE", "/accounts/{account_id}/sites/{site_id}", "SiteResponse")
 async def delete_site(request: Request, account_id: str, site_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.begin() as conn:
-        await core.delete_site(conn, account_id, site_id)
+    await ctx(request).write(core.delete_site, account_id, site_id)
     return xml_response(None, 200)
 
 
@@ -211,8 +206,7 @@ PEER = PEERS + "/{peer_id}"
 @router.xml("GET", PEERS, "TNSipPeersResponse")
 async def list_peers(request: Request, account_id: str, site_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        rows = await core.list_peers(conn, account_id, site_id)
+    rows = await ctx(request).read(core.list_peers, account_id, site_id)
     return list_document("TNSipPeersResponse", "SipPeers", [peer_out(r) for r in rows])
 
 
@@ -220,8 +214,7 @@ async def list_peers(request: Request, account_id: str, site_id: str) -> Respons
 async def create_peer(request: Request, account_id: str, site_id: str) -> Response:
     await principal(request, account_id)
     doc = await body_doc(request, SipPeerDoc)
-    async with ctx(request).db.begin() as conn:
-        row = await core.create_peer(conn, account_id, site_id, peer_in(doc))
+    row = await ctx(request).write(core.create_peer, account_id, site_id, peer_in(doc))
     # Bandwidth answers with no body: the Location header is the only way to learn the id.
     headers = location(request, f"{_site_path(account_id, row.site_id)}/sippeers/{row.id}")
     return xml_response(None, 201, headers)
@@ -230,8 +223,7 @@ async def create_peer(request: Request, account_id: str, site_id: str) -> Respon
 @router.xml("GET", PEER, "SipPeerResponse")
 async def get_peer(request: Request, account_id: str, site_id: str, peer_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.connect() as conn:
-        row = await core.get_peer(conn, account_id, site_id, peer_id)
+    row = await ctx(request).read(core.get_peer, account_id, site_id, peer_id)
     return xml_response(SipPeerResponse(sip_peer=peer_out(row)))
 
 
@@ -239,14 +231,12 @@ async def get_peer(request: Request, account_id: str, site_id: str, peer_id: str
 async def update_peer(request: Request, account_id: str, site_id: str, peer_id: str) -> Response:
     await principal(request, account_id)
     doc = await body_doc(request, SipPeerDoc)
-    async with ctx(request).db.begin() as conn:
-        row = await core.update_peer(conn, account_id, site_id, peer_id, peer_in(doc))
+    row = await ctx(request).write(core.update_peer, account_id, site_id, peer_id, peer_in(doc))
     return xml_response(SipPeerResponse(sip_peer=peer_out(row)))
 
 
 @router.xml("DELETE", PEER, "SipPeerResponse")
 async def delete_peer(request: Request, account_id: str, site_id: str, peer_id: str) -> Response:
     await principal(request, account_id)
-    async with ctx(request).db.begin() as conn:
-        await core.delete_peer(conn, account_id, site_id, peer_id)
+    await ctx(request).write(core.delete_peer, account_id, site_id, peer_id)
     return xml_response(None, 200)

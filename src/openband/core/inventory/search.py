@@ -133,6 +133,24 @@ class Inventory:
         """`search`'s national numbers ('9195551234') only, same order: no rows are built."""
         return await self._search(conn, q, False)  # type: ignore[return-value]
 
+    # -- the availableNumbers search, each in a read of its own --
+
+    async def available_rows(self, q: Search) -> list[NumberRow]:
+        """`search_rows` in its own read: on SQLite its statements run on the event loop's
+        thread (store/inventory.run_read: small reads cost less there than a thread hop)."""
+        db = self._db()
+        return await store.run_read(db, lambda conn: self.search_rows(conn, q))
+
+    async def available_numbers(self, q: Search) -> list[str]:
+        """`search_numbers` in its own read (as `available_rows`)."""
+        db = self._db()
+        return await store.run_read(db, lambda conn: self.search_numbers(conn, q))
+
+    def _db(self) -> Database:
+        if self.db is None:
+            raise RuntimeError("this Inventory was built without a database")
+        return self.db
+
     async def _search(
         self, conn: AsyncConnection, q: Search, rows: bool
     ) -> list[NumberInfo] | list[str]:
