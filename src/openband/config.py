@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     # Set by `openband serve` for its processes: names the delivery processes' nudge sockets.
     delivery_namespace: str = ""
 
-    # --- simulated phone network (network/simulator.py) ---
+    # --- simulated phone network (network/sim/) ---
     # How long a `never_confirm` handset leaves a message without a receipt before it fails
     # with 9902 delivery-receipt-expired (short: this is a development platform).
     sim_receipt_timeout_seconds: float = Field(10.0, gt=0)

@@ -66,7 +66,7 @@ OUTCOME = {
     "handset": ("DELIVERED", 0, "message-delivered"),
     "0101": ("FAILED", 4720, "message-failed"),  # sent, then failed
     "0106": ("FAILED", 4432, "message-failed"),  # failed before sending
-    # Durable simulator jobs (sim_event) that may straddle the kill:
+    # Durable simulator timers (carrier_timer jobs) that may straddle the kill:
     "0104": ("DELIVERED", 0, "message-delivered"),  # delivered 5 s after sent
     "0103": ("FAILED", 9902, "message-failed"),  # no receipt: 9902 after the receipt timeout
 }

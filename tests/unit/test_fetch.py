@@ -258,11 +258,12 @@ def test_connection_refused_and_reset_are_unreachable() -> None:
     run(body)
 
 
-def test_slow_server_times_out_within_the_deadline() -> None:
-    async def slow(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(5)
-        return web.Response()
+async def slow(request: web.Request) -> web.StreamResponse:
+    await asyncio.sleep(5)
+    return web.Response()
 
+
+def test_slow_server_times_out_within_the_deadline() -> None:
     async def body(srv: Server, f: Fetcher) -> None:
         srv.routes["/slow"] = slow
         t = time.monotonic()
@@ -314,10 +315,6 @@ def test_deadline_covers_all_redirect_hops() -> None:
 
 
 def test_cancellation_is_not_turned_into_a_fetch_error() -> None:
-    async def slow(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(5)
-        return web.Response()
-
     async def body(srv: Server, f: Fetcher) -> None:
         srv.routes["/slow"] = slow
         task = asyncio.create_task(f.fetch(srv.url("/slow"), timeout=5))

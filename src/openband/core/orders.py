@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import TYPE_CHECKING, Concatenate, ParamSpec
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,11 +29,15 @@ from openband.errors import InvalidInput, NotFound
 from openband.store import jobs as jobs_repo
 from openband.store import numbers as numbers_repo
 from openband.store import orders as repo
+from openband.store.orders import OrderFilter
+from openband.store.orders import OrderRow as OrderRow  # what the families render
 
 if TYPE_CHECKING:
     from openband.store.db import Database
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+_ANY = OrderFilter()
 
 NEW_NUMBER = "new_number"
 DISCONNECT = "disconnect"
@@ -423,28 +427,13 @@ async def list_orders(
     conn: AsyncConnection,
     account_id: str,
     order_type: str,
+    f: OrderFilter = _ANY,
     *,
-    status: str | None = None,
-    customer_order_id: str | None = None,
-    user: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
     after_id: str | None = None,
     limit: int = 300,
 ) -> tuple[int, list[repo.OrderRow], dict[str, int]]:
     """(total matching, a page from `after_id` on, numbers per order of the page)."""
-    total, rows = await repo.list_(
-        conn,
-        account_id,
-        order_type,
-        status=status,
-        customer_order_id=customer_order_id,
-        user=user,
-        start=start,
-        end=end,
-        after_id=after_id,
-        limit=limit,
-    )
+    total, rows = await repo.list_(conn, account_id, order_type, f, after_id=after_id, limit=limit)
     counts = await repo.tn_counts(conn, [r.id for r in rows]) if rows else {}
     return total, rows, counts
 
@@ -464,21 +453,14 @@ class Orders:
         self.db = db
         self.wake = wake
 
-    async def create(self, account_id: str, user: str, req: OrderRequest) -> repo.OrderRow:
-        async with self.db.begin() as conn:
-            row = await create_order(conn, account_id, user, req)
-        self.wake()
-        return row
-
-    async def disconnect(
+    async def accept(
         self,
-        account_id: str,
-        user: str,
-        tns: list[str],
-        customer_order_id: str | None,
-        extra: dict[str, object],
+        fn: Callable[Concatenate[AsyncConnection, P], Awaitable[repo.OrderRow]],
+        *args: P.args,
+        **kwargs: P.kwargs,
     ) -> repo.OrderRow:
+        """Run `create_order` or `create_disconnect`; the order's job runs right after."""
         async with self.db.begin() as conn:
-            row = await create_disconnect(conn, account_id, user, tns, customer_order_id, extra)
+            row = await fn(conn, *args, **kwargs)
         self.wake()
         return row

@@ -18,12 +18,16 @@ from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urljoin
 
 import aiohttp
-from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from openband.delivery.http import USER_AGENT, basic_auth, denied_by_policy, describe
-from openband.delivery.ssrf import PolicyResolver, UrlDenied, UrlPolicy
+from openband.delivery.http import (
+    PolicySession,
+    basic_auth,
+    denied_by_policy,
+    describe,
+)
+from openband.delivery.ssrf import UrlDenied, UrlPolicy
 
 if TYPE_CHECKING:
     from openband.config import Settings
@@ -128,53 +132,13 @@ def _inflater(headers: Mapping[str, str]) -> _Inflater | None:
     raise ValueError(f"unsupported content-encoding {enc!r}")
 
 
-class Fetcher:
-    """Owns its own session and pool; create once per process (wiring) and close at shutdown."""
-
-    def __init__(
-        self,
-        policy: UrlPolicy,
-        *,
-        limit: int = 100,
-        limit_per_host: int = 0,
-        resolver: AbstractResolver | None = None,
-        user_agent: str = USER_AGENT,
-    ) -> None:
-        self.policy = policy
-        self.limit = limit
-        self.limit_per_host = limit_per_host
-        self.user_agent = user_agent
-        self._inner_resolver = resolver
-        self._session: aiohttp.ClientSession | None = None
+class Fetcher(PolicySession):
+    """Synchronous fetches on a pool of their own; create once per process (wiring) and close
+    at shutdown. Decompression is fetch's own (_Inflater), capped like the body."""
 
     @classmethod
     def from_settings(cls, settings: Settings, **kw: object) -> Fetcher:
         return cls(UrlPolicy.from_settings(settings), **kw)  # type: ignore[arg-type]
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self.limit,
-                limit_per_host=self.limit_per_host,
-                resolver=PolicyResolver(self.policy, self._inner_resolver),
-                ttl_dns_cache=10,  # caches only answers the policy already let through
-                keepalive_timeout=30,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                trust_env=False,  # a proxy would connect where the policy cannot see
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,  # see _Inflater
-                # fetch() enforces one deadline itself; aiohttp's default 5 min must not interfere.
-                timeout=aiohttp.ClientTimeout(total=None),
-            )
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def fetch(
         self,

@@ -12,7 +12,7 @@ import asyncio
 import base64
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -71,24 +71,65 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
-class HttpClient:
-    """Owns the session; create once per process (wiring) and close at shutdown."""
+class PolicySession:
+    """An aiohttp session (and its connection pool) whose every connection passes the SSRF
+    policy, made when first used; create one per client and process, close it at shutdown."""
+
+    LIMIT = 100  # connections in all
+    LIMIT_PER_HOST = 0  # connections to one host (0: no limit of its own)
 
     def __init__(
         self,
         policy: UrlPolicy,
         *,
-        limit: int = 256,
-        limit_per_host: int = 32,
+        limit: int | None = None,
+        limit_per_host: int | None = None,
         resolver: AbstractResolver | None = None,
         user_agent: str = USER_AGENT,
     ) -> None:
         self.policy = policy
-        self.limit = limit
-        self.limit_per_host = limit_per_host
+        self.limit = self.LIMIT if limit is None else limit
+        self.limit_per_host = self.LIMIT_PER_HOST if limit_per_host is None else limit_per_host
         self.user_agent = user_agent
         self._inner_resolver = resolver
         self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self.limit,
+                limit_per_host=self.limit_per_host,
+                resolver=PolicyResolver(self.policy, self._inner_resolver),
+                ttl_dns_cache=10,  # caches only answers the policy already let through
+                keepalive_timeout=30,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers={"User-Agent": self.user_agent},
+                trust_env=False,  # a proxy would connect where the policy cannot see
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,  # bodies are drained or capped, never inflated blindly
+                # Every request carries its own deadline; aiohttp's default 5 min must not
+                # interfere.
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class HttpClient(PolicySession):
+    """The callback client: POSTs of JSON bodies (post_json), answers drained, never read."""
+
+    LIMIT = 256
+    LIMIT_PER_HOST = 32
+
+    def __init__(self, policy: UrlPolicy, **kw: Any) -> None:
+        super().__init__(policy, **kw)
         self._urls: dict[str, URL | str | UrlDenied] = {}
         self._headers: dict[tuple[str, str] | None, dict[str, str]] = {}
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
@@ -101,30 +142,6 @@ class HttpClient:
             limit_per_host=settings.callback_per_host,
             **kw,  # type: ignore[arg-type]
         )
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self.limit,
-                limit_per_host=self.limit_per_host,
-                resolver=PolicyResolver(self.policy, self._inner_resolver),
-                ttl_dns_cache=10,
-                keepalive_timeout=30,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                headers={"User-Agent": self.user_agent},  # post_json sets it per request too
-                trust_env=False,  # a proxy would connect where the policy cannot see
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,
-            )
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     def _prepared(self, url: str) -> URL | str:
         """The parsed URL after the policy's pre-request check, both cached per URL string

@@ -75,31 +75,38 @@ async def get_any(conn: AsyncConnection, order_id: str, *, lock: bool = False) -
     return OrderRow(**row._mapping) if row else None
 
 
+@dataclass(frozen=True)
+class OrderFilter:
+    """What an order list may be narrowed by (all optional)."""
+
+    status: str | None = None
+    customer_order_id: str | None = None
+    user: str | None = None
+    start: datetime | None = None  # created at or after
+    end: datetime | None = None  # created before
+
+
 async def list_(
     conn: AsyncConnection,
     account_id: str,
     order_type: str,
+    f: OrderFilter = OrderFilter(),
     *,
-    status: str | None = None,
-    customer_order_id: str | None = None,
-    user: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
     after_id: str | None = None,
     limit: int = 300,
 ) -> tuple[int, list[OrderRow]]:
     c = orders.c
     conds = [c.account_id == account_id, c.order_type == order_type]
-    if status:
-        conds.append(c.status == status.upper())
-    if customer_order_id:
-        conds.append(c.customer_order_id == customer_order_id)
-    if user:
-        conds.append(c.created_by_user == user)
-    if start:
-        conds.append(c.created_at >= start)
-    if end:
-        conds.append(c.created_at < end)
+    if f.status:
+        conds.append(c.status == f.status.upper())
+    if f.customer_order_id:
+        conds.append(c.customer_order_id == f.customer_order_id)
+    if f.user:
+        conds.append(c.created_by_user == f.user)
+    if f.start:
+        conds.append(c.created_at >= f.start)
+    if f.end:
+        conds.append(c.created_at < f.end)
     total = (await conn.execute(select(func.count()).where(*conds))).scalar_one()
     q = select(orders).where(*conds).order_by(c.created_at, c.id)
     if after_id:

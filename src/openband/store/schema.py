@@ -422,7 +422,7 @@ rate_slots = Table(
     Column("next_free_at", DateTime(timezone=True), nullable=False),
 )
 
-# --- simulator (network/simulator.py) --------------------------------------------------------
+# --- simulator (network/sim/, queried by store/simulator.py) ------------------------------
 
 # A virtual handset's scripted behaviour (absent row: deliver).
 sim_handsets = Table(

@@ -112,7 +112,7 @@ def _order_element(row: core.OrderRow) -> etree._Element:
 async def create_order(request: Request, account_id: str) -> Response:
     who = await principal(request, account_id)
     req = parse_order(await read_body(request))
-    row = await ctx(request).orders.create(account_id, who.username, req)
+    row = await ctx(request).orders.accept(core.create_order, account_id, who.username, req)
     doc = E.OrderResponse(_order_element(row), E.OrderStatus(row.status))
     return xml(doc, 201, location(request, f"/accounts/{account_id}/orders/{row.id}"))
 
@@ -153,11 +153,13 @@ async def _list(request: Request, account_id: str, order_type: str) -> Response:
         core.list_orders,
         account_id,
         order_type,
-        status=q.get("status"),
-        customer_order_id=q.get("customerOrderId"),
-        user=q.get("userid"),
-        start=_date(q.get("startdate"), "startdate"),
-        end=_date(q.get("enddate"), "enddate"),
+        core.OrderFilter(
+            status=q.get("status"),
+            customer_order_id=q.get("customerOrderId"),
+            user=q.get("userid"),
+            start=_date(q.get("startdate"), "startdate"),
+            end=_date(q.get("enddate"), "enddate"),
+        ),
         after_id=after,
         limit=size + 1,
     )
@@ -192,7 +194,7 @@ async def order_totals(request: Request, account_id: str) -> Response:
         core.list_orders,
         account_id,
         core.NEW_NUMBER,
-        status=request.query_params.get("status"),
+        core.OrderFilter(status=request.query_params.get("status")),
         limit=0,
     )
     return xml(E.ResponseSelectWrapper(E.ListOrderIdUserIdDate(E.TotalCount(str(total)))))
@@ -311,8 +313,13 @@ async def create_disconnect(request: Request, account_id: str) -> Response:
         for name in ("Protected", "DisconnectMode"):
             if (value := _text(kind.find(name))) is not None:
                 extra[name] = value
-    row = await ctx(request).orders.disconnect(
-        account_id, who.username, tns, _text(root.find("CustomerOrderId")), extra
+    row = await ctx(request).orders.accept(
+        core.create_disconnect,
+        account_id,
+        who.username,
+        tns,
+        _text(root.find("CustomerOrderId")),
+        extra,
     )
     doc = E.DisconnectTelephoneNumberOrderResponse(
         _disconnect_request(row), E.OrderStatus(row.status)

@@ -170,7 +170,9 @@ async def _create(
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise core.RequestInvalid([(core.F_BODY, "The request body is not valid JSON")]) from exc
+        raise core.RequestInvalid(
+            [(core.Field.BODY, "The request body is not valid JSON")]
+        ) from exc
     req, errors = wire.send_request(body)
     message = await platform.messaging.accept(account_id, req, errors)
     return orjson.dumps(wire.message_body(message))

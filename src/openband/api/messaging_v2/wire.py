@@ -12,15 +12,7 @@ import orjson
 
 from openband.clock import iso
 from openband.core.messaging import (
-    F_APPLICATION,
-    F_BODY,
-    F_EXPIRATION,
-    F_FROM,
-    F_MEDIA,
-    F_PRIORITY,
-    F_TAG,
-    F_TEXT,
-    F_TO,
+    Field,
     Message,
     MessageEvent,
     RequestInvalid,
@@ -29,15 +21,15 @@ from openband.core.messaging import (
 
 # Core's field names -> v2's, in the order Bandwidth lists them.
 FIELD_NAMES = {
-    F_BODY: "body",
-    F_APPLICATION: "applicationId",
-    F_TO: "to",
-    F_FROM: "from",
-    F_TEXT: "text",
-    F_MEDIA: "media",
-    F_TAG: "tag",
-    F_PRIORITY: "priority",
-    F_EXPIRATION: "expiration",
+    Field.BODY: "body",
+    Field.APPLICATION: "applicationId",
+    Field.TO: "to",
+    Field.FROM: "from",
+    Field.TEXT: "text",
+    Field.MEDIA: "media",
+    Field.TAG: "tag",
+    Field.PRIORITY: "priority",
+    Field.EXPIRATION: "expiration",
 }
 _ORDER = {name: i for i, name in enumerate(FIELD_NAMES)}
 
@@ -46,69 +38,69 @@ def send_request(body: Any) -> tuple[SendRequest, list[tuple[str, str]]]:
     """The create body's values, typed, and the errors in its types (each field that has one
     is passed to core empty, and core checks no further rule on it)."""
     if not isinstance(body, dict):
-        raise RequestInvalid([(F_BODY, "The request body must be a JSON object")])
+        raise RequestInvalid([(Field.BODY, "The request body must be a JSON object")])
     errs: list[tuple[str, str]] = []
 
     app = body.get("applicationId")
     if app is None or (isinstance(app, str) and not app.strip()):
-        errs.append((F_APPLICATION, "applicationId is required"))
+        errs.append((Field.APPLICATION, "applicationId is required"))
         app = None
     elif not isinstance(app, str):
-        errs.append((F_APPLICATION, "applicationId must be a string"))
+        errs.append((Field.APPLICATION, "applicationId must be a string"))
         app = None
 
     to_raw = body.get("to")
     to: list[str] = []
     if to_raw is None:
-        errs.append((F_TO, "to is required"))
+        errs.append((Field.TO, "to is required"))
     else:
         items = [to_raw] if isinstance(to_raw, str) else to_raw
         if not isinstance(items, list):
-            errs.append((F_TO, "to must be a telephone number or an array of them"))
+            errs.append((Field.TO, "to must be a telephone number or an array of them"))
         else:
             for item in items:
                 if isinstance(item, str):
                     to.append(item)
                 else:
-                    errs.append((F_TO, f"'{item}' must be a valid E164 telephone number"))
+                    errs.append((Field.TO, f"'{item}' must be a valid E164 telephone number"))
 
     sender = body.get("from")
     if sender is not None and sender != "" and not isinstance(sender, str):
-        errs.append((F_FROM, "from must be a valid E164 telephone number"))
+        errs.append((Field.FROM, "from must be a valid E164 telephone number"))
         sender = None
 
     text = body.get("text")
     if text is None:
         text = ""
     elif not isinstance(text, str):
-        errs.append((F_TEXT, "text must be a string"))
+        errs.append((Field.TEXT, "text must be a string"))
         text = ""
 
     media_raw = body.get("media")
     media: list[str] = []
     if media_raw is not None:
         if not isinstance(media_raw, list):
-            errs.append((F_MEDIA, "media must be an array of URLs"))
+            errs.append((Field.MEDIA, "media must be an array of URLs"))
         else:
             for url in media_raw:
                 if isinstance(url, str):
                     media.append(url)
                 else:
-                    errs.append((F_MEDIA, f"'{url}' is not a valid http(s) URL"))
+                    errs.append((Field.MEDIA, f"'{url}' is not a valid http(s) URL"))
 
     tag = body.get("tag")
     if tag is not None and not isinstance(tag, str):
-        errs.append((F_TAG, "tag must be a string"))
+        errs.append((Field.TAG, "tag must be a string"))
         tag = None
 
     priority = body.get("priority")
     if priority is not None and not isinstance(priority, str):
-        errs.append((F_PRIORITY, "priority must be one of 'default', 'high'"))
+        errs.append((Field.PRIORITY, "priority must be one of 'default', 'high'"))
         priority = None
 
     expiration = body.get("expiration")
     if expiration is not None and not isinstance(expiration, str):
-        errs.append((F_EXPIRATION, "expiration must be an RFC-3339 date-time"))
+        errs.append((Field.EXPIRATION, "expiration must be an RFC-3339 date-time"))
         expiration = None
 
     req = SendRequest(

@@ -424,26 +424,6 @@ class Messaging:
     ) -> None:
         """Hand recipients to the carrier (expired ones and media failures fail instead), and
         clear send_at of those the carrier did not report on (a report's write clears it)."""
-        moved: set[tuple[str, str]] = set()
-        token = moved_keys.set(moved)
-        try:
-            await self._hand_to_carrier(conn, carrier, due, media_failures, isolate=isolate)
-        finally:
-            moved_keys.reset(token)
-        # After per-recipient savepoints, a rolled-back report may be in `moved`: check them all.
-        rest = [_key(d) for d in due if isolate or _key(d) not in moved]
-        if rest:
-            await repo.hand_over_all(conn, rest)
-
-    async def _hand_to_carrier(
-        self,
-        conn: Transaction,
-        carrier: MessagingCarrier,
-        due: list[repo.DueRecipient],
-        media_failures: dict[str, int],
-        *,
-        isolate: bool,
-    ) -> None:
         at = now()
         failures: list[StatusReport] = []
         outbound: list[OutboundMessage] = []
@@ -457,6 +437,27 @@ class Messaging:
                 failures.append(_failure(d, code))
                 continue
             outbound.append(_outbound(d))
+        moved: set[tuple[str, str]] = set()
+        token = moved_keys.set(moved)
+        try:
+            await self._submit(conn, carrier, failures, outbound, isolate)
+        finally:
+            moved_keys.reset(token)
+        # After per-recipient savepoints, a rolled-back report may be in `moved`: check them all.
+        rest = [_key(d) for d in due if isolate or _key(d) not in moved]
+        if rest:
+            await repo.hand_over_all(conn, rest)
+
+    async def _submit(
+        self,
+        conn: Transaction,
+        carrier: MessagingCarrier,
+        failures: list[StatusReport],
+        outbound: list[OutboundMessage],
+        isolate: bool,
+    ) -> None:
+        """Report the failures, and give the carrier the rest: as one batch, or (`isolate`,
+        after a batch failed) one by one, each in a savepoint, failing 9999 any it refuses."""
         sink = self.sink.bind(conn)
         if failures:
             await sink.report(failures)
@@ -470,17 +471,10 @@ class Messaging:
                     await carrier.submit((msg,), sink)
             except Exception:
                 log.exception("carrier refused message %s to %s", msg.message_id, msg.to)
-                await sink.report(
-                    (
-                        StatusReport(
-                            msg.message_id,
-                            msg.to,
-                            "failed",
-                            E_UNKNOWN,
-                            describe_error(E_UNKNOWN),
-                        ),
-                    )
+                refused = StatusReport(
+                    msg.message_id, msg.to, "failed", E_UNKNOWN, describe_error(E_UNKNOWN)
                 )
+                await sink.report((refused,))
 
     async def _check_media(self, due: list[repo.DueRecipient], at: datetime) -> dict[str, int]:
         """Fetch each message's media once, outside any transaction; message id -> error code.

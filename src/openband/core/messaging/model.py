@@ -11,10 +11,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-# Field names of the create request, as core names them in errors; each family maps them to
-# its own (v2: application_id -> applicationId).
-F_APPLICATION, F_TO, F_FROM, F_TEXT, F_MEDIA = "application_id", "to", "from", "text", "media"
-F_TAG, F_PRIORITY, F_EXPIRATION, F_BODY = "tag", "priority", "expiration", "body"
+
+class Field:
+    """The create request's fields, as core names them in errors; each family maps them to its
+    own names (v2: application_id -> applicationId)."""
+
+    BODY = "body"
+    APPLICATION = "application_id"
+    TO = "to"
+    FROM = "from"
+    TEXT = "text"
+    MEDIA = "media"
+    TAG = "tag"
+    PRIORITY = "priority"
+    EXPIRATION = "expiration"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,17 +12,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from openband.clock import parse_iso
-from openband.core.messaging.model import (
-    F_APPLICATION,
-    F_EXPIRATION,
-    F_FROM,
-    F_MEDIA,
-    F_PRIORITY,
-    F_TAG,
-    F_TEXT,
-    F_TO,
-    SendRequest,
-)
+from openband.core.messaging.model import Field, SendRequest
 from openband.core.phone import to_e164
 from openband.errors import InvalidInput, TooMany
 from openband.network import segments
@@ -114,69 +104,71 @@ def check_request(req: SendRequest, at: datetime, errors: Sequence[tuple[str, st
     bad = {f for f, _ in errs}
 
     to: list[str] = []
-    if F_TO not in bad:
+    if Field.TO not in bad:
         if not req.to:
-            errs.append((F_TO, "to must contain at least one telephone number"))
+            errs.append((Field.TO, "to must contain at least one telephone number"))
         elif len(req.to) > MAX_RECIPIENTS:
-            errs.append((F_TO, f"to may contain at most {MAX_RECIPIENTS} telephone numbers"))
+            errs.append((Field.TO, f"to may contain at most {MAX_RECIPIENTS} telephone numbers"))
         else:
             for item in req.to:
                 try:
-                    tn = _e164(item, F_TO)
+                    tn = _e164(item, Field.TO)
                 except InvalidInput as exc:
-                    errs.append((F_TO, exc.description))
+                    errs.append((Field.TO, exc.description))
                     continue
                 if tn in to:
-                    errs.append((F_TO, f"'{item}' is given more than once"))
+                    errs.append((Field.TO, f"'{item}' is given more than once"))
                 to.append(tn)
 
     sender = ""
-    if F_FROM not in bad:
+    if Field.FROM not in bad:
         if not req.sender:
-            errs.append((F_FROM, "from is required"))
+            errs.append((Field.FROM, "from is required"))
         else:
             try:
-                sender = _e164(req.sender, F_FROM)
+                sender = _e164(req.sender, Field.FROM)
             except InvalidInput as exc:
-                errs.append((F_FROM, exc.description))
+                errs.append((Field.FROM, exc.description))
 
     text = req.text
-    if F_TEXT not in bad and len(text) > MAX_TEXT:
-        errs.append((F_TEXT, f"text must be {MAX_TEXT} characters or less"))
+    if Field.TEXT not in bad and len(text) > MAX_TEXT:
+        errs.append((Field.TEXT, f"text must be {MAX_TEXT} characters or less"))
 
     media: list[str] = []
-    if F_MEDIA not in bad:
+    if Field.MEDIA not in bad:
         if len(req.media) > MAX_MEDIA:
-            errs.append((F_MEDIA, f"media may contain at most {MAX_MEDIA} URLs"))
+            errs.append((Field.MEDIA, f"media may contain at most {MAX_MEDIA} URLs"))
         else:
             for url in req.media:
                 if not _is_http_url(url):
-                    errs.append((F_MEDIA, f"'{url}' is not a valid http(s) URL"))
+                    errs.append((Field.MEDIA, f"'{url}' is not a valid http(s) URL"))
                 elif len(url) > MAX_MEDIA_URL:
-                    errs.append((F_MEDIA, f"media URLs must be {MAX_MEDIA_URL} characters or less"))
+                    errs.append(
+                        (Field.MEDIA, f"media URLs must be {MAX_MEDIA_URL} characters or less")
+                    )
                 else:
                     media.append(url)
-    if not text and not media and not any(f in (F_TEXT, F_MEDIA) for f, _ in errs):
-        errs.append((F_TEXT, "text or media is required"))
+    if not text and not media and not any(f in (Field.TEXT, Field.MEDIA) for f, _ in errs):
+        errs.append((Field.TEXT, "text or media is required"))
 
     if req.tag is not None and len(req.tag) > MAX_TAG:
-        errs.append((F_TAG, f"tag must be {MAX_TAG} characters or less"))
+        errs.append((Field.TAG, f"tag must be {MAX_TAG} characters or less"))
 
     priority = req.priority or "default"
-    if F_PRIORITY not in bad and priority not in PRIORITIES:
-        errs.append((F_PRIORITY, "priority must be one of 'default', 'high'"))
+    if Field.PRIORITY not in bad and priority not in PRIORITIES:
+        errs.append((Field.PRIORITY, "priority must be one of 'default', 'high'"))
 
     expiration: datetime | None = None
-    if req.expiration is not None and F_EXPIRATION not in bad:
+    if req.expiration is not None and Field.EXPIRATION not in bad:
         try:
             if "T" not in req.expiration.upper():
                 raise ValueError
             expiration = parse_iso(req.expiration)
         except ValueError:
-            errs.append((F_EXPIRATION, "expiration must be an RFC-3339 date-time"))
+            errs.append((Field.EXPIRATION, "expiration must be an RFC-3339 date-time"))
         else:
             if expiration <= at:
-                errs.append((F_EXPIRATION, "expiration must be in the future"))
+                errs.append((Field.EXPIRATION, "expiration must be in the future"))
 
     if errs:
         raise RequestInvalid(errs)
@@ -199,24 +191,26 @@ def check_sender(draft: Draft, sender: repo.SenderRow | None, account_id: str) -
         raise RequestInvalid(
             [
                 (
-                    F_FROM,
+                    Field.FROM,
                     f"'{draft.sender}' is not a telephone number in service on account "
                     f"{account_id}",
                 )
             ]
         )
     if sender.peer_id is None or not sender.sms:
-        raise RequestInvalid([(F_FROM, f"SMS is not enabled on the location of '{draft.sender}'")])
+        raise RequestInvalid(
+            [(Field.FROM, f"SMS is not enabled on the location of '{draft.sender}'")]
+        )
     if draft.message_type == "mms" and not sender.mms:
         why = "group messages" if len(draft.to) > 1 else "media"
         raise RequestInvalid(
-            [(F_FROM, f"MMS ({why}) is not enabled on the location of '{draft.sender}'")]
+            [(Field.FROM, f"MMS ({why}) is not enabled on the location of '{draft.sender}'")]
         )
     if sender.app_id != draft.application_id:
         raise RequestInvalid(
             [
                 (
-                    F_APPLICATION,
+                    Field.APPLICATION,
                     f"Application '{draft.application_id}' is not the messaging application of "
                     f"the location of '{draft.sender}'",
                 )
