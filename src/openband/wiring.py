@@ -43,11 +43,6 @@ class Node:
     fetcher: Fetcher  # synchronous fetches (media), on a pool of its own
     tasks: list[asyncio.Task[object]] = field(default_factory=list)
 
-    def wake(self) -> None:
-        """After a commit that enqueued work: run it now instead of at the next poll."""
-        self.workers.wake()
-        self.delivery.wake()
-
 
 def build(settings: Settings, db: Database) -> Node:
     s = settings
@@ -62,6 +57,12 @@ def build(settings: Settings, db: Database) -> Node:
     workers = Workers(
         db, poll_seconds=s.worker_poll_seconds, worker_id=s.worker_id, lease_seconds=s.lease_seconds
     )
+
+    def wake() -> None:
+        """After a commit that enqueued work: run it now instead of at the next poll."""
+        workers.wake()
+        delivery.wake()
+
     carrier = SimulatorMessaging(receipt_timeout_seconds=s.sim_receipt_timeout_seconds)
     messaging = Messaging(
         s,
@@ -80,12 +81,11 @@ def build(settings: Settings, db: Database) -> Node:
         orders=orders.Orders(db, wake=workers.wake),
         messaging=messaging,
         simulator=SimulatorControl(
-            s, db, carrier=carrier, sink=messaging.sink, fetcher=fetcher, wake=lambda: None
+            s, db, carrier=carrier, sink=messaging.sink, fetcher=fetcher, wake=wake
         ),
         inventory=inventory,
     )
     node = Node(platform, workers, delivery, http, fetcher)
-    platform.simulator.wake = node.wake
     _register_jobs(node)
     return node
 

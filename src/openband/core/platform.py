@@ -7,7 +7,7 @@ a transaction or reads a table itself, so v1, v2 and the Dashboard call the same
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from openband import metrics
@@ -35,8 +35,6 @@ class Platform:
     messaging: Messaging
     simulator: SimulatorControl
     inventory: Inventory
-    # Started work that must finish before stop (e.g. the exchange index's warm-up).
-    background: list[object] = field(default_factory=list)
 
     async def read(
         self,
@@ -44,8 +42,9 @@ class Platform:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """Run a core operation (a function whose first argument is the transaction) in a
-        read-only unit of work: the family names the operation, core owns the transaction."""
+        """Run a core operation that only reads (a function whose first argument is the
+        transaction) on a connection of its own: the family names the operation, core owns the
+        connection."""
         async with self.db.connect() as tx:
             return await fn(tx, *args, **kwargs)
 
