@@ -15,9 +15,11 @@ AT = datetime(2026, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
 def _message(**kw: object) -> Message:
     doc: dict[str, object] = {
         "id": "1589228074636lm4k2je7j7jklbn2",
+        "account_id": "9900001",
         "owner": "+19195550000",
         "application_id": "app",
         "time": AT,
+        "message_type": "mms",
         "segment_count": 1,
         "direction": "out",
         "to": ("+19195551111",),

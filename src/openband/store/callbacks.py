@@ -73,7 +73,8 @@ def _aware(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt  # SQLite returns naive UTC
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (a frozen __init__ pays per field; one per callback): treat as immutable.
+@dataclass(slots=True)
 class NewEvent:
     id: str
     account_id: str

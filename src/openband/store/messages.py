@@ -165,7 +165,10 @@ def _is_pg(conn: AsyncConnection) -> bool:
 
 # Not frozen (a frozen __init__ pays per field, on the hot path): treat as immutable.
 @dataclass(slots=True)
-class MessageRow:
+class Message:
+    """A message as the platform keeps it (a messages row): what core's messaging takes and
+    gives, and each API family renders (core.messaging re-exports it)."""
+
     id: str
     account_id: str
     application_id: str | None
@@ -179,19 +182,19 @@ class MessageRow:
     priority: str
     expiration: datetime | None
     segment_count: int
-    message_type: str
-    created_at: datetime
+    message_type: str  # "sms" | "mms"
+    time: datetime  # column created_at
 
 
-@dataclass(slots=True)  # not frozen, like MessageRow
+@dataclass(slots=True)  # not frozen, like Message
 class DueRecipient:
     """A recipient whose copy is due to the carrier, with its (outbound) message."""
 
     recipient: str
-    message: MessageRow
+    message: Message
 
 
-def message_values(m: MessageRow) -> dict[str, Any]:
+def message_values(m: Message) -> dict[str, Any]:
     """A messages row's columns."""
     return {
         "id": m.id,
@@ -208,12 +211,12 @@ def message_values(m: MessageRow) -> dict[str, Any]:
         "expiration": m.expiration,
         "segment_count": m.segment_count,
         "message_type": m.message_type,
-        "created_at": m.created_at,
+        "created_at": m.time,
     }
 
 
 def recipient_values(
-    m: MessageRow,
+    m: Message,
     recipient: str,
     *,
     status: str,
@@ -236,8 +239,8 @@ def recipient_values(
         "attachment_count": len(m.media),
         "recipient_count": len(m.to),
         "send_at": send_at,
-        "created_at": m.created_at,
-        "updated_at": m.created_at,
+        "created_at": m.time,
+        "updated_at": m.time,
     }
 
 
@@ -296,7 +299,7 @@ async def claim_due(
     return [
         DueRecipient(
             r[1],
-            MessageRow(
+            Message(
                 r[0],
                 r[2],
                 r[3],
@@ -424,12 +427,12 @@ async def transition_many(
     return moved
 
 
-async def get_message(conn: AsyncConnection, message_id: str) -> MessageRow | None:
+async def get_message(conn: AsyncConnection, message_id: str) -> Message | None:
     r = (await conn.execute(select(_m).where(_m.c.id == message_id))).first()
     if r is None:
         return None
     m = r._mapping
-    return MessageRow(
+    return Message(
         id=m["id"],
         account_id=m["account_id"],
         application_id=m["application_id"],
@@ -444,7 +447,7 @@ async def get_message(conn: AsyncConnection, message_id: str) -> MessageRow | No
         expiration=aware(m["expiration"]),
         segment_count=m["segment_count"],
         message_type=m["message_type"],
-        created_at=aware(m["created_at"]),  # type: ignore[arg-type]
+        time=aware(m["created_at"]),  # type: ignore[arg-type]
     )
 
 

@@ -85,7 +85,8 @@ class HandsetMessage:
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (a frozen __init__ pays per field; one per message sent): treat as immutable.
+@dataclass(slots=True)
 class NewHandsetMessage:
     handset: str
     direction: str

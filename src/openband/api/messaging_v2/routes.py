@@ -157,16 +157,18 @@ def _is_json(content_type: str) -> bool:
 # --- messages ----------------------------------------------------------------------------------
 
 
-async def _create(
-    platform: Platform, principal: Principal, account_id: str, content_type: str, raw: bytes
-) -> bytes:
-    """The one way a message is created, from the route or the hot path: the 202 body."""
+def _admit(principal: Principal, account_id: str, content_type: str) -> None:
+    """The checks made before a create's body is read (a refused one is not read at all)."""
     if principal.account_id != account_id:
         raise Forbidden("Access Denied")
     if not _is_json(content_type):
         raise UnsupportedContentType(
             f"Content type '{content_type}' not supported. Please use 'application/json'"
         )
+
+
+async def _create(platform: Platform, account_id: str, raw: bytes) -> bytes:
+    """The one way a message is created, from the route or the hot path: the 202 body."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -181,14 +183,8 @@ async def _create(
 @router.post("/users/{account_id}/messages", include_in_schema=False)
 async def create_message(request: Request, account_id: str) -> Response:
     await _authorize(request, account_id)
-    # The content type is checked before the body is read (a wrong one is not read at all).
-    ctype = request.headers.get("content-type", "")
-    if not _is_json(ctype):
-        raise UnsupportedContentType(
-            f"Content type '{ctype}' not supported. Please use 'application/json'"
-        )
-    raw = await read_body(request)
-    body = await _create(ctx(request), request.state.principal, account_id, ctype, raw)
+    _admit(request.state.principal, account_id, request.headers.get("content-type", ""))
+    body = await _create(ctx(request), account_id, await read_body(request))
     return Response(body, status_code=202, media_type=JSON)
 
 
@@ -259,15 +255,9 @@ async def create_message_asgi(scope: Scope, receive: Receive, send: Send) -> Non
     start = time.perf_counter()
     status = 202
     try:
-        if principal.account_id != account_id:
-            raise Forbidden("Access Denied")
-        content_type = ctype.decode("latin-1") if ctype is not None else ""
-        if not _is_json(content_type):
-            raise UnsupportedContentType(
-                f"Content type '{content_type}' not supported. Please use 'application/json'"
-            )
+        _admit(principal, account_id, ctype.decode("latin-1") if ctype is not None else "")
         raw = await _read_asgi_body(receive, declared, c.settings.max_body_bytes)
-        await _send_json(send, 202, await _create(c, principal, account_id, content_type, raw), rid)
+        await _send_json(send, 202, await _create(c, account_id, raw), rid)
     except ClientDisconnect:
         status = 400  # the client went away mid-body: nobody to answer
     except Exception as exc:

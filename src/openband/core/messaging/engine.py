@@ -29,7 +29,6 @@ from openband.core.messaging.sink import (
     LEGACY_TIMER_JOBS,
     TIMER_JOB,
     MessagingSink,
-    message_of,
     moved_keys,
 )
 from openband.core.messaging.validation import (
@@ -188,7 +187,7 @@ class Messaging:
         check_sender(draft, await self._sender(account_id, draft.sender), account_id)
         limits = await self._account_limits(account_id)
         count = segment_count(draft, segments_of(draft))
-        row = repo.MessageRow(
+        message = Message(
             id=new_message_id(),
             account_id=account_id,
             application_id=draft.application_id,
@@ -203,10 +202,10 @@ class Messaging:
             expiration=draft.expiration,
             segment_count=count,
             message_type=draft.message_type,
-            created_at=at,
+            time=at,
         )
         recipient_rows = [
-            repo.recipient_values(row, tn, status="QUEUED", send_at=at) for tn in draft.to
+            repo.recipient_values(message, tn, status="QUEUED", send_at=at) for tn in draft.to
         ]
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._ensure_committers().put_nowait(
@@ -215,13 +214,13 @@ class Messaging:
                 limits,
                 draft.sender,
                 count,
-                repo.message_values(row),
+                repo.message_values(message),
                 recipient_rows,
                 fut,
             )
         )
         await fut  # resolved after the commit: accepted means durable
-        return message_of(row)
+        return message
 
     async def _commit_loop(self) -> None:
         assert self._queue is not None
@@ -483,7 +482,7 @@ class Messaging:
         by delivery/ under the SSRF policy. The content itself is not kept: carriers read
         platform media themselves and pass public URLs on.
         """
-        todo: dict[str, repo.MessageRow] = {}
+        todo: dict[str, Message] = {}
         for d in due:
             m = d.message
             if m.media and m.id not in todo and not _expired(d, at):
@@ -492,7 +491,7 @@ class Messaging:
             return {}
         failures: dict[str, int] = {}
 
-        async def check(m: repo.MessageRow) -> None:
+        async def check(m: Message) -> None:
             for url in m.media:
                 if not await self._media_ok(m.account_id, url, at):
                     failures[m.id] = E_MEDIA_UNAVAILABLE

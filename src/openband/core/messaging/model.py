@@ -11,6 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+# The message itself is the store's row type, as it is: core takes and gives it, the families
+# render it (no copy per message on the hot paths).
+from openband.store.messages import Message
+
+__all__ = ["CallbackFormat", "Field", "Message", "MessageEvent", "SendRequest"]
+
 
 class Field:
     """The create request's fields, as core names them in errors; each family maps them to its
@@ -27,7 +33,8 @@ class Field:
     EXPIRATION = "expiration"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (a frozen __init__ pays per field, on the hot path): treat as immutable.
+@dataclass(slots=True)
 class SendRequest:
     """A create-message request, its values already of the right types (the family checked
     the wire's types); core checks the rules (validation.py)."""
@@ -40,26 +47,6 @@ class SendRequest:
     tag: str | None = None
     priority: str | None = None
     expiration: str | None = None  # RFC 3339, as given
-
-
-# Not frozen (a frozen __init__ pays per field, on the hot path): treat as immutable.
-@dataclass(slots=True)
-class Message:
-    """A message as the platform keeps it: in every create answer and callback."""
-
-    id: str
-    owner: str  # the account's number: the sender (out) or the recipient (in)
-    application_id: str | None
-    time: datetime
-    segment_count: int
-    direction: str  # "in" | "out"
-    to: tuple[str, ...]
-    sender: str
-    text: str
-    media: tuple[str, ...]
-    tag: str | None = None
-    priority: str | None = None
-    expiration: datetime | None = None
 
 
 @dataclass(slots=True)

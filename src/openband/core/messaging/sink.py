@@ -58,24 +58,6 @@ def _absorbs(status: str, report: StatusReport, prev: tuple[StatusReport, str, i
     )
 
 
-def message_of(m: repo.MessageRow) -> Message:
-    return Message(
-        id=m.id,
-        owner=m.owner,
-        application_id=m.application_id,
-        time=m.created_at,
-        segment_count=m.segment_count,
-        direction=m.direction,
-        to=m.to,
-        sender=m.sender,
-        text=m.text,
-        media=m.media,
-        tag=m.tag,
-        priority=m.priority,
-        expiration=m.expiration,
-    )
-
-
 class BoundSink:
     """The sink of one unit of work: what network/messaging.CarrierSink asks for."""
 
@@ -117,10 +99,10 @@ class MessagingSink:
         s = self.settings
         return (s.public_url or f"http://{s.host}:{s.port}").rstrip("/")
 
-    def remember(self, m: repo.MessageRow) -> None:
+    def remember(self, m: Message) -> None:
         self._messages.put(m.id, m)
 
-    async def _message(self, conn: Transaction, message_id: str) -> repo.MessageRow | None:
+    async def _message(self, conn: Transaction, message_id: str) -> Message | None:
         m = self._messages.get(message_id)
         if m is None:
             m = await repo.get_message(conn, message_id)
@@ -146,15 +128,12 @@ class MessagingSink:
         return cfg  # type: ignore[no-any-return]
 
     def _webhook(
-        self,
-        event: MessageEvent,
-        m: Message,
-        account_id: str,
-        target: tuple[str, Credentials | None],
+        self, event: MessageEvent, target: tuple[str, Credentials | None]
     ) -> outbox.Webhook:
+        m = event.message
         url, creds = target
         return outbox.Webhook(
-            account_id=account_id,
+            account_id=m.account_id,
             application_id=m.application_id,
             kind="messaging",
             url=url,
@@ -230,11 +209,11 @@ class MessagingSink:
         event_type = CALLBACK_TYPES.get(status)
         if event_type is None:
             return None
-        row = await self._message(conn, report.message_id)
-        if row is None:
+        m = await self._message(conn, report.message_id)
+        if m is None:
             return None
-        cfg = await self._app_config(conn, row.account_id, row.application_id)
-        target = cfg.status_target(event_type, row.message_type)
+        cfg = await self._app_config(conn, m.account_id, m.application_id)
+        target = cfg.status_target(event_type, m.message_type)
         if target is None:
             return None
         if status == "DELIVERED":
@@ -243,7 +222,6 @@ class MessagingSink:
             description = report.description or describe_error(code or E_UNKNOWN)
         else:
             description = report.description or "Message is sending"
-        m = message_of(row)
         event = MessageEvent(
             type=event_type,
             time=at,
@@ -253,7 +231,7 @@ class MessagingSink:
             error_code=code,
             carrier_name=report.carrier_name,
         )
-        return self._webhook(event, m, row.account_id, target)
+        return self._webhook(event, target)
 
     async def inbound(self, conn: Transaction, message: InboundMessage) -> list[str]:
         at = now()
@@ -300,7 +278,7 @@ class MessagingSink:
                 )
                 urls.append(media_url(self.public_base, d.account_id, media_id))
             urls += [x for x in linked if isinstance(x, str)]
-            row = repo.MessageRow(
+            m = Message(
                 id=mid,
                 account_id=d.account_id,
                 application_id=d.app_id,
@@ -315,22 +293,21 @@ class MessagingSink:
                 expiration=None,
                 segment_count=seg_count,
                 message_type=mtype,
-                created_at=at,
+                time=at,
             )
             recipient = repo.recipient_values(
-                row,
+                m,
                 d.tn,
                 status="RECEIVED",
                 carrier_name=message.carrier_name,
                 send_at=None,
             )
-            await repo.insert_messages(conn, [repo.message_values(row)], [recipient])
+            await repo.insert_messages(conn, [repo.message_values(m)], [recipient])
             out.append(mid)
             cfg = await self._app_config(conn, d.account_id, d.app_id)
             target = cfg.inbound_target()
             if target is None:
                 continue
-            m = message_of(row)
             event = MessageEvent(
                 type="message-received",
                 time=at,
@@ -340,7 +317,7 @@ class MessagingSink:
             )
             await outbox.enqueue(
                 conn,
-                [self._webhook(event, m, d.account_id, target)],
+                [self._webhook(event, target)],
                 retry_hours=self.settings.callback_retry_hours,
                 at=at,
             )
