@@ -273,6 +273,7 @@ async def process_order(
     already = [t.tn for t in await repo.tns(conn, order_id) if t.status == "completed"]
     failed: list[repo.OrderTn] = []
     got: list[str] = []
+    refused: InvalidInput | None = None
 
     if req.get("order_type") == EXISTING:
         wanted = [tn for tn in req["tns"] if tn not in already]
@@ -309,9 +310,15 @@ async def process_order(
         for _ in range(3):
             if len(got) >= need:
                 break
-            found = await inventory.search(
-                conn, dataclasses.replace(search, quantity=need - len(got))
-            )
+            try:
+                found = await inventory.search(
+                    conn, dataclasses.replace(search, quantity=need - len(got))
+                )
+            except InvalidInput as exc:
+                # The inventory cannot fill it at all (e.g. an area code with no exchange):
+                # the order ends (or waits, when backordered) saying why, not a failing job.
+                refused = exc
+                break
             if not found:
                 break
             rows = [_row_for(order.account_id, site_id, peer_id, order_id, n) for n in found]
@@ -328,9 +335,13 @@ async def process_order(
         status, note = "COMPLETE", "Order completed"
     elif backorder:
         status, note = "BACKORDERED", "Order backordered - awaiting additional numbers"
+        if refused is not None:
+            note += f": {refused.description} ({refused.code})"
         await jobs_repo.enqueue(conn, JOB_ORDER, order_id, run_at=now() + BACKORDER_RETRY)
     elif completed > 0:
         status, note = "PARTIAL", f"Order partially completed: {completed} of {quantity} numbers"
+    elif refused is not None:
+        status, note = "FAILED", f"Order failed: {refused.description} ({refused.code})"
     else:
         status, note = "FAILED", "Order failed: no numbers matched the request"
     npas = sorted({phone.e164_to_tn(tn)[:3] for tn in already + got})
