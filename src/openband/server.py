@@ -9,17 +9,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from openband import __version__, wiring
-from openband.api import health, messaging_v2, sim
+from openband.api import edge, health, messaging_v2, sim
 from openband.api.middleware import RequestLog
 from openband.config import Settings
 from openband.store.db import Database, migrate
 
 log = logging.getLogger(__name__)
 
-DASHBOARD_PREFIXES = ("/api", "/api/v1", "/v1.0")
+DASHBOARD_PREFIXES = edge.DASHBOARD_PREFIXES
 
 
 def dashboard_router() -> APIRouter:
@@ -51,6 +54,30 @@ class OpenBandApp(FastAPI):
                     await endpoint(scope, receive, send)
                     return
         await super().__call__(scope, receive, send)
+
+
+class RefuseControlCharacters:
+    """A control character in a path or a query value is refused at the door with the
+    family's 400: no id, number or filter has one, and PostgreSQL refuses NUL in text (a 500
+    otherwise), SQLite stops at it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            where = edge.control_character(scope["path"], scope.get("query_string", b""))
+            if where is not None:
+                text = f"The request {where} contains a control character"
+                await edge.error(scope["path"], 400, text)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _unmatched(request: Request, exc: Exception) -> Response:
+    """No route (404) or not this method (405): the family's shape, not FastAPI's."""
+    status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
+    return edge.error(request.url.path, status)
 
 
 def create_app(settings: Settings, *, run_migrations: bool = True, workers: bool = True) -> FastAPI:
@@ -95,6 +122,8 @@ def create_app(settings: Settings, *, run_migrations: bool = True, workers: bool
     for prefix in DASHBOARD_PREFIXES:
         app.include_router(dash, prefix=prefix)
     app.hot_routes = tuple(messaging_v2.fast_routes())
+    app.add_exception_handler(StarletteHTTPException, _unmatched)
+    app.add_middleware(RefuseControlCharacters)
     app.add_middleware(RequestLog)
     return app
 

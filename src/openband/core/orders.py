@@ -105,7 +105,7 @@ class OrderRequest:
 
 
 def _int_id(value: str | None, code: int, what: str) -> int:
-    if value is None or not str(value).strip().isdigit():
+    if value is None or not phone.ascii_digits(str(value).strip()):
         raise InvalidInput(f"The {what} submitted is invalid.", code=code, field=what)
     return int(str(value).strip())
 
@@ -118,7 +118,7 @@ def build_search(order_type: str, fields: dict[str, str]) -> Search:
     if "ends_in" in kwargs:
         kwargs["ends_in"] = str(kwargs["ends_in"]).lower() == "true"
     quantity = fields.get("Quantity", "1")
-    if not str(quantity).strip().isdigit() or not 1 <= int(quantity) <= MAX_QUANTITY:
+    if not phone.ascii_digits(str(quantity).strip()) or not 1 <= int(quantity) <= MAX_QUANTITY:
         raise InvalidInput(
             f"Quantity must be between 1 and {MAX_QUANTITY}.", code=E_QUANTITY, field="Quantity"
         )

@@ -8,12 +8,18 @@ import phonenumbers
 
 from openband.errors import InvalidInput
 
-_TEN = re.compile(r"^[2-9]\d{2}[2-9]\d{6}$")
+_TEN = re.compile(r"^[2-9]\d{2}[2-9]\d{6}$", re.ASCII)
+
+
+def ascii_digits(text: str) -> bool:
+    """Only the digits 0-9 (str.isdigit and int() also take other scripts' digits, '١٢٣')."""
+    return text.isascii() and text.isdigit()
 
 
 def to_e164(value: str, *, field: str = "number") -> str:
-    """Parse a number the way Bandwidth accepts it: E.164, or a US number without `+1`."""
-    if not isinstance(value, str) or not value.strip():
+    """Parse a number the way Bandwidth accepts it: E.164, or a US number without `+1`.
+    ASCII only: libphonenumber would also read other scripts' and full-width digits."""
+    if not isinstance(value, str) or not value.strip() or not value.isascii():
         raise InvalidInput(f"'{value}' must be a valid E164 telephone number", field=field)
     raw = value.strip()
     try:

@@ -19,7 +19,7 @@ from openband.core.phone import to_e164
 from openband.delivery.fetch import Fetcher, FetchError, FetchTooLarge
 from openband.errors import Forbidden, InvalidInput, NotFound, TooLarge
 from openband.network import segments
-from openband.network.messaging import MAX_TEXT, MediaItem
+from openband.network.messaging import CONTROL_IN_TEXT, MAX_TEXT, MediaItem
 from openband.network.sim import RESERVED, Behaviour, ReservedNumber, SimulatorMessaging, reserved
 from openband.network.sim.behaviours import DEFAULT
 from openband.store import numbers
@@ -142,6 +142,8 @@ class SimulatorControl:
             raise InvalidInput("a handset cannot text itself", field="to")
         if not text and not media:
             raise InvalidInput("text or media is required", field="text")
+        if CONTROL_IN_TEXT.search(text):
+            raise InvalidInput("text must not contain control characters", field="text")
         return handset, tuple(out)
 
     async def _load_media(self, items: Sequence[str | MediaItem]) -> tuple[MediaItem, ...]:

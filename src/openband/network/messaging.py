@@ -16,6 +16,7 @@ without touching core/.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +29,9 @@ Status = Literal["sending", "sent", "delivered", "failed"]
 
 # The longest text one message carries (Bandwidth's limit, in characters).
 MAX_TEXT = 2048
+# Control characters no message text carries: C0 but TAB, LF, FF (in GSM-7's extension table)
+# and CR, and DEL. PostgreSQL refuses NUL in text outright; SQLite's length() stops at it.
+CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
 # Not frozen (a frozen __init__ pays per field, on the hot path): treat as immutable.

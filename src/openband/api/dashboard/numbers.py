@@ -26,7 +26,7 @@ router = DashboardRouter()
 def _int(value: str | None, default: int, name: str, lo: int, hi: int) -> int:
     if value in (None, ""):
         return default
-    if not str(value).isdigit() or not lo <= int(value) <= hi:
+    if not phone.ascii_digits(str(value)) or not lo <= int(value) <= hi:
         raise InvalidInput(f"{name} must be between {lo} and {hi}", code=15501, field=name)
     return int(value)
 
@@ -48,7 +48,7 @@ def _filter(request: Request, account_id: str, **kw: object) -> numbers.NumberFi
         ("npanxx", npa_nxx, 6),
         ("npaNxxX", npa_nxx_x, 7),
     ):
-        if value is not None and (not value.isdigit() or len(value) != size):
+        if value is not None and (not phone.ascii_digits(value) or len(value) != size):
             raise InvalidInput(f"The {name} '{value}' is invalid", code=15511, field=name)
     full = get("fullNumber")
     return numbers.NumberFilter(

@@ -120,7 +120,7 @@ async def create_order(request: Request, account_id: str) -> Response:
 def _paging(request: Request) -> tuple[str | None, int]:
     page = request.query_params.get("page")
     size_raw = request.query_params.get("size", "300")
-    if not size_raw.isdigit() or not 1 <= int(size_raw) <= 1000:
+    if not (size_raw.isascii() and size_raw.isdigit()) or not 1 <= int(size_raw) <= 1000:
         raise InvalidInput("size must be between 1 and 1000", code=5005, field="size")
     return (None if page in (None, "", "1") else page), int(size_raw)
 

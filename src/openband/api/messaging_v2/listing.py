@@ -24,7 +24,7 @@ from openband.core.messaging import (
 from openband.core.phone import to_e164
 from openband.errors import InvalidInput
 
-_DIGITS = re.compile(r"^\+?\d+$")
+_DIGITS = re.compile(r"^\+?\d+$", re.ASCII)
 
 # Bandwidth's sortable fields (listMessageItem names) -> core's sort keys.
 SORT_FIELDS = {
@@ -94,7 +94,8 @@ def _int(params: Mapping[str, str], name: str, low: int = 0, high: int | None = 
     except ValueError as exc:
         raise InvalidInput(f"{name} must be an integer", field=name) from exc
     if n < low or (high is not None and n > high):
-        raise InvalidInput(f"{name} must be between {low} and {high or 'any'}", field=name)
+        bounds = f"between {low} and {high}" if high is not None else f"{low} or more"
+        raise InvalidInput(f"{name} must be {bounds}", field=name)
     return n
 
 

@@ -43,8 +43,8 @@ REGION_SLOT: dict[str, int] = {r: i for i, r in enumerate(REGIONS)}
 LATA_BLOCK = 12
 
 # NANP formats: an NPA and an NXX start with 2-9.
-NPA = re.compile(r"^[2-9]\d{2}$")
-NPA_NXX = re.compile(r"^[2-9]\d{2}[2-9]\d{2}$")
+NPA = re.compile(r"^[2-9]\d{2}$", re.ASCII)
+NPA_NXX = re.compile(r"^[2-9]\d{2}[2-9]\d{2}$", re.ASCII)
 
 
 def nxx_ok(nxx: str) -> bool:

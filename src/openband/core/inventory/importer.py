@@ -58,7 +58,7 @@ def parse_import_row(row: Mapping[str, str | None]) -> dict[str, object]:
             raise InvalidInput(f"state {state!r} is not a two-letter code", field="state")
         state = state.upper()
     lata = text("lata", 8)
-    if lata is not None and not lata.isdigit():
+    if lata is not None and not (lata.isascii() and lata.isdigit()):
         raise InvalidInput(f"lata {lata!r} is not numeric", field="lata")
     zip_code = clean(row.get("zip"))
     if zip_code is not None:

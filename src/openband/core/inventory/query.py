@@ -42,9 +42,9 @@ def search_error(code: int, field_name: str | None = None) -> InvalidInput:
 
 # STATE and ZIP also check the operator's import (importer).
 STATE = re.compile(r"^[A-Za-z]{2}$")
-ZIP = re.compile(r"^(\d{5})(?:-?\d{4})?$")
-_NPANXXX = re.compile(r"^[2-9]\d{2}[2-9]\d{3}$")
-_LATA = re.compile(r"^\d{1,5}$")
+ZIP = re.compile(r"^(\d{5})(?:-?\d{4})?$", re.ASCII)
+_NPANXXX = re.compile(r"^[2-9]\d{2}[2-9]\d{3}$", re.ASCII)
+_LATA = re.compile(r"^\d{1,5}$", re.ASCII)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 .'\-&/]{0,63}$")
 _TF_WILD = re.compile(r"^8[0-9*]{2}$")
 _ALNUM = re.compile(r"^[A-Za-z0-9]+$")

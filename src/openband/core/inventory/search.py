@@ -429,7 +429,11 @@ def _tn_key(n: NumberInfo) -> str:
 
 def _split(tn_e164: str) -> tuple[str, str, str] | None:
     digits = tn_e164[2:] if tn_e164.startswith("+1") else tn_e164
-    if len(digits) != 10 or not digits.isdigit() or not NPA_NXX.match(digits[:6]):
+    if (
+        len(digits) != 10
+        or not (digits.isascii() and digits.isdigit())
+        or not NPA_NXX.match(digits[:6])
+    ):
         return None
     return digits[:3], digits[3:6], digits[6:]
 

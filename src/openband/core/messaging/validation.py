@@ -16,7 +16,7 @@ from openband.core.messaging.model import Field, SendRequest
 from openband.core.phone import to_e164
 from openband.errors import InvalidInput, TooMany
 from openband.network import segments
-from openband.network.messaging import MAX_TEXT
+from openband.network.messaging import CONTROL_IN_TEXT, MAX_TEXT
 from openband.store import messages as repo
 
 MAX_RECIPIENTS = 10
@@ -65,7 +65,7 @@ class Draft:
         return "mms" if self.media or len(self.to) > 1 else "sms"
 
 
-_NANP_E164 = re.compile(r"^\+1[2-9]\d{2}[2-9]\d{6}$")
+_NANP_E164 = re.compile(r"^\+1[2-9]\d{2}[2-9]\d{6}$", re.ASCII)
 
 
 def _e164(value: str, field: str) -> str:
@@ -131,8 +131,11 @@ def check_request(req: SendRequest, at: datetime, errors: Sequence[tuple[str, st
                 errs.append((Field.FROM, exc.description))
 
     text = req.text
-    if Field.TEXT not in bad and len(text) > MAX_TEXT:
-        errs.append((Field.TEXT, f"text must be {MAX_TEXT} characters or less"))
+    if Field.TEXT not in bad:
+        if len(text) > MAX_TEXT:
+            errs.append((Field.TEXT, f"text must be {MAX_TEXT} characters or less"))
+        elif CONTROL_IN_TEXT.search(text):
+            errs.append((Field.TEXT, "text must not contain control characters"))
 
     media: list[str] = []
     if Field.MEDIA not in bad:
@@ -140,7 +143,9 @@ def check_request(req: SendRequest, at: datetime, errors: Sequence[tuple[str, st
             errs.append((Field.MEDIA, f"media may contain at most {MAX_MEDIA} URLs"))
         else:
             for url in req.media:
-                if not _is_http_url(url):
+                if url in media:
+                    continue  # a URL given twice is sent once (the media list is a set)
+                if not _is_http_url(url) or CONTROL_IN_TEXT.search(url) or "\t" in url:
                     errs.append((Field.MEDIA, f"'{url}' is not a valid http(s) URL"))
                 elif len(url) > MAX_MEDIA_URL:
                     errs.append(
@@ -153,6 +158,8 @@ def check_request(req: SendRequest, at: datetime, errors: Sequence[tuple[str, st
 
     if req.tag is not None and len(req.tag) > MAX_TAG:
         errs.append((Field.TAG, f"tag must be {MAX_TAG} characters or less"))
+    elif req.tag is not None and CONTROL_IN_TEXT.search(req.tag):
+        errs.append((Field.TAG, "tag must not contain control characters"))
 
     priority = req.priority or "default"
     if Field.PRIORITY not in bad and priority not in PRIORITIES:

@@ -42,7 +42,7 @@ ADDRESS_FIELDS = {
     "address_type": "AddressType",
 }
 _ADDRESS_REQUIRED = ("house_number", "street_name", "city", "state_code", "zip")
-_ZIP = re.compile(r"^(\d{5})(?:-(\d{4}))?$")
+_ZIP = re.compile(r"^(\d{5})(?:-(\d{4}))?$", re.ASCII)
 _UC_TYPES = ("Seats", "Premise", "Cloud")
 _UC_CATEGORIES = ("UC250", "UC500", "UC1000")
 

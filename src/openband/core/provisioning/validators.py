@@ -29,7 +29,7 @@ E_APP_WRONG_TYPE = 13631
 E_FEATURE_EXISTS = 13632
 E_FEATURE_MISSING = 13633
 
-_ID = re.compile(r"^\d{1,18}$")  # fits BIGINT; anything else cannot name a site or peer
+_ID = re.compile(r"^\d{1,18}$", re.ASCII)  # fits BIGINT; anything else cannot name a site or peer
 
 
 def text(value: str | None) -> str | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from openband.errors import InvalidInput
-from openband.network.messaging import MAX_TEXT
+from openband.network.messaging import CONTROL_IN_TEXT, MAX_TEXT
 from openband.network.messaging_errors import ERROR_DESCRIPTIONS
 
 Mode = Literal["deliver", "fail", "never_confirm", "opt_out"]
@@ -51,6 +51,8 @@ class Behaviour:
                 )
         if self.auto_reply is not None and len(self.auto_reply) > MAX_TEXT:
             raise InvalidInput(f"autoReply is longer than {MAX_TEXT} characters", field="autoReply")
+        if self.auto_reply is not None and CONTROL_IN_TEXT.search(self.auto_reply):
+            raise InvalidInput("autoReply must not contain control characters", field="autoReply")
         return self
 
     @property

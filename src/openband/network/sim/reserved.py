@@ -58,7 +58,7 @@ RESERVED: dict[str, ReservedNumber] = {
     )
 }
 
-_RESERVED_RE = re.compile(r"^\+1[2-9]\d{2}555(01\d{2})$")
+_RESERVED_RE = re.compile(r"^\+1[2-9]\d{2}555(01\d{2})$", re.ASCII)
 
 
 def reserved(tn: str) -> ReservedNumber | None:
