@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from openband.config import Settings, load_settings
+from openband.config import Settings, load_settings, loopback_only
 
 app = typer.Typer(no_args_is_help=True, help="OpenBand: a self-hosted, Bandwidth-compatible CPaaS.")
 accounts_app = typer.Typer(no_args_is_help=True, help="Manage accounts and their credentials.")
@@ -68,6 +68,14 @@ def serve(
     production: Annotated[
         bool | None, typer.Option("--production/--development", help="Strict defaults")
     ] = None,
+    allow_loopback_urls: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-loopback-urls/--refuse-loopback-urls",
+            help="Let callback and media URLs reach this machine's loopback (default: only "
+            "while listening on loopback alone).",
+        ),
+    ] = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -99,6 +107,7 @@ def serve(
         log_format=log_format,
         production=production,
         delivery_processes=delivery_processes,
+        ssrf_allow_loopback=allow_loopback_urls,
     )
     logs.configure(settings.log_format, settings.log_level)
     several = workers > 1 or settings.delivery_processes > 0
@@ -111,6 +120,13 @@ def serve(
         highlight=False,
         soft_wrap=True,
     )
+    if settings.ssrf_allow_loopback and not loopback_only(settings.host):
+        console.print(
+            "Loopback URLs are allowed for callbacks and media although this server is "
+            "reachable from other hosts (--allow-loopback-urls / OPENBAND_SSRF_ALLOW_LOOPBACK)",
+            highlight=False,
+            soft_wrap=True,
+        )
     supervisor = None
     if settings.delivery_processes > 0:
         from openband.delivery.process import Supervisor

@@ -5,6 +5,7 @@ No other module reads the environment; everything takes a Settings instance.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
@@ -50,7 +51,10 @@ class Settings(BaseSettings):
     # --- callback delivery & SSRF policy (delivery/) ---
     # Outbound URLs given by users (callbacks, media) may not reach private networks...
     ssrf_allow_private: bool = False
-    # ...nor loopback; None means "allowed unless production" (local sinks in development).
+    # ...nor loopback. None: allowed only while the server listens on loopback alone (every
+    # client is local then, and developers run their callback and media servers there) and not
+    # in production; listening on any other address refuses it unless this is set to true
+    # (`serve --allow-loopback-urls`).
     ssrf_allow_loopback: bool | None = None
     # CIDRs or host names (`*.corp.example` for a suffix) always allowed.
     ssrf_allow: list[str] = Field(default_factory=list)
@@ -96,6 +100,17 @@ class Settings(BaseSettings):
     # While API requests arrive, the send pump and callback delivery keep to this share of the
     # time (core/priority.py): bursts are accepted first and drained after. 1 turns it off.
     pipeline_share_under_load: float = Field(0.35, gt=0, le=1)
+
+
+def loopback_only(host: str) -> bool:
+    """Whether listening on `host` reaches this machine only (127.0.0.0/8, ::1, localhost)."""
+    h = host.strip("[]").lower()
+    if h == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False  # a name that may resolve elsewhere, or 0.0.0.0 / ::
 
 
 @lru_cache(maxsize=1)

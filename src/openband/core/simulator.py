@@ -8,6 +8,7 @@ caller's own; media is fetched before the transaction (no network I/O under the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from openband.clock import now, parse_iso
 from openband.core.phone import to_e164
-from openband.delivery.fetch import Fetcher, FetchError, FetchTooLarge
+from openband.delivery.fetch import Fetcher, FetchError, FetchStatus, FetchTooLarge
 from openband.errors import Forbidden, InvalidInput, NotFound, TooLarge
 from openband.network import segments
 from openband.network.messaging import CONTROL_IN_TEXT, MAX_TEXT, MediaItem
@@ -46,6 +47,8 @@ __all__ = [
     "ReservedNumber",
     "SimulatorControl",
 ]
+
+logger = logging.getLogger(__name__)  # (`log` is the handsets' log, store/simulator)
 
 MAX_RECIPIENTS = 10
 MAX_MEDIA = 10
@@ -171,8 +174,17 @@ class SimulatorControl:
             got = await self.fetcher.fetch(url, max_bytes=budget, timeout=MEDIA_FETCH_SECONDS)
         except FetchTooLarge as exc:
             raise TooLarge(f"media[{index}]: {exc}") from None
+        except FetchStatus as exc:
+            raise InvalidInput(
+                f"media[{index}]: {url} answered HTTP {exc.status}", field=f"media[{index}]"
+            ) from None
         except FetchError as exc:
-            raise InvalidInput(f"media[{index}]: {exc}", field=f"media[{index}]") from None
+            # One text whether the policy refused the address, nothing listens there or it
+            # timed out: a caller must not learn which local ports are open (issue 12).
+            logger.info("handset media fetch failed: %s", exc)
+            raise InvalidInput(
+                f"media[{index}]: {url} could not be fetched", field=f"media[{index}]"
+            ) from None
         return MediaItem(
             content=got.body,
             content_type=got.content_type or "application/octet-stream",

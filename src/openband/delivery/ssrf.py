@@ -10,7 +10,8 @@ Two checks, both needed:
 
 Denied always (unless allow-listed): link-local (169.254/16 with cloud metadata, fe80::/10),
 unspecified, multicast, reserved and other non-global ranges. Denied by default: private
-(RFC 1918, fc00::/7, CGNAT 100.64/10) and loopback in production. IPv4 embedded in IPv6
+(RFC 1918, fc00::/7, CGNAT 100.64/10), and loopback unless the server listens on loopback only
+(outside production): see UrlPolicy.from_settings. IPv4 embedded in IPv6
 (mapped ::ffff:a.b.c.d, compatible ::a.b.c.d, NAT64 64:ff9b::/96, 6to4 2002::/16) is judged as
 the IPv4 address it carries.
 """
@@ -136,9 +137,13 @@ class UrlPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> UrlPolicy:
+        from openband.config import loopback_only
+
         loopback = settings.ssrf_allow_loopback
         if loopback is None:
-            loopback = not settings.production
+            # Only a server no one else can reach may fetch from loopback by default: reachable
+            # from elsewhere, it would let a remote caller read local-only services.
+            loopback = not settings.production and loopback_only(settings.host)
         return cls.build(
             allow_private=settings.ssrf_allow_private,
             allow_loopback=loopback,
