@@ -413,6 +413,81 @@ def callbacks_replay(
 
 # --- inventory ---------------------------------------------------------------------------
 
+handsets_app = typer.Typer(
+    no_args_is_help=True,
+    help="The simulator's handsets: platform-wide default scripts (each account's own scripts, "
+    "set through /sim/v1/handsets, come first).",
+)
+app.add_typer(handsets_app, name="handsets")
+
+
+@handsets_app.command("set-default")
+def handsets_set_default(
+    number: Annotated[str, typer.Argument(help="The handset, e.g. +19195550123")],
+    mode: Annotated[str, typer.Option(help="deliver, fail, never_confirm or opt_out")] = "deliver",
+    error_code: Annotated[
+        int | None, typer.Option("--error-code", help="mode fail: a messaging error code")
+    ] = None,
+    delay: Annotated[float, typer.Option(help="seconds until the final receipt")] = 0.0,
+    auto_reply: Annotated[
+        str | None, typer.Option("--auto-reply", help="{text}: what it got")
+    ] = None,
+    auto_reply_delay: Annotated[float, typer.Option("--auto-reply-delay")] = 0.0,
+    database: DatabaseOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Script a handset for every account that has not scripted it itself."""
+    from openband.core import simulator
+    from openband.errors import CoreError
+
+    behaviour = simulator.Behaviour(mode, error_code, delay, auto_reply, auto_reply_delay)  # type: ignore[arg-type]
+
+    async def go(db) -> tuple[str, simulator.Behaviour]:  # type: ignore[no-untyped-def]
+        async with db.begin() as conn:
+            return await simulator.set_default(conn, number, behaviour)
+
+    try:
+        tn, _ = run_with_db(_settings(database, config), go)
+    except CoreError as exc:
+        console.print(f"[red]error:[/red] {exc.description}")
+        raise typer.Exit(1) from exc
+    console.print(f"default script of {tn}: {mode}", highlight=False)
+
+
+@handsets_app.command("reset-default")
+def handsets_reset_default(
+    number: Annotated[str, typer.Argument(help="The handset")],
+    database: DatabaseOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Remove a handset's platform-wide default script."""
+    from openband.core import simulator
+
+    async def go(db) -> bool:  # type: ignore[no-untyped-def]
+        async with db.begin() as conn:
+            return await simulator.reset_default(conn, number)
+
+    gone = run_with_db(_settings(database, config), go)
+    console.print("removed" if gone else "no default script", highlight=False)
+
+
+@handsets_app.command("defaults")
+def handsets_defaults(database: DatabaseOpt = None, config: ConfigOpt = None) -> None:
+    """The platform-wide default scripts."""
+    from openband.core import simulator
+
+    async def go(db) -> list[tuple[str, simulator.Behaviour]]:  # type: ignore[no-untyped-def]
+        async with db.connect() as conn:
+            return await simulator.defaults(conn)
+
+    table = Table("number", "mode", "error code", "delay s", "auto reply")
+    for tn, b in run_with_db(_settings(database, config), go):
+        table.add_row(
+            tn, b.mode, str(b.error_code or ""), f"{b.delay_seconds:g}", b.auto_reply or ""
+        )
+    console.print(table)
+
+
 inventory_app = typer.Typer(no_args_is_help=True, help="Number inventory: import, stats, clear.")
 app.add_typer(inventory_app, name="inventory")
 

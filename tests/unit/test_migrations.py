@@ -97,9 +97,23 @@ def test_one_head() -> None:
     assert len(ScriptDirectory.from_config(_config()).get_heads()) == 1
 
 
-def test_migrations_match_the_schema_and_the_newest_one_reverses(url: str) -> None:
+def _columns(url: str, table: str) -> list[str]:
+    """The table's primary-key columns first, then the rest, as the database has them."""
+    engine = make_sync_engine(url)
+    try:
+        insp = inspect(engine)
+        key = insp.get_pk_constraint(table)["constrained_columns"]
+        rest = [c["name"] for c in insp.get_columns(table) if c["name"] not in key]
+        return [*key, *rest]
+    finally:
+        engine.dispose()
+
+
+def test_migrations_match_the_schema_and_the_newest_ones_reverse(url: str) -> None:
     migrate(url)
     assert _diff(url) == []
+    # 0014: a handset's script is an account's (or the operator's default, account "").
+    assert _columns(url, "sim_handsets")[:2] == ["account_id", "number"]
     # The hot tables carry no foreign keys (0009); the others keep theirs.
     assert _foreign_keys(url, "messages") == []
     assert _foreign_keys(url, "message_recipients") == []
@@ -121,7 +135,12 @@ def test_migrations_match_the_schema_and_the_newest_one_reverses(url: str) -> No
         with engine.begin() as conn:
             cfg = _config()
             cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "-1")
+            command.downgrade(cfg, "0011_cb_fewer_idx")
+        assert "account_id" not in _columns(url, "sim_handsets")
+        with engine.begin() as conn:
+            cfg = _config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0010_due_partial")
         assert _index_def(url, "ix_callback_events_finished") is None
         assert "WHERE" not in _bare(_index_def(url, "ix_callback_events_created"))
         assert _index_def(url, "ix_callback_events_message") is not None
@@ -130,7 +149,7 @@ def test_migrations_match_the_schema_and_the_newest_one_reverses(url: str) -> No
         with engine.begin() as conn:
             cfg = _config()
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, "heads")
     finally:
         engine.dispose()
     assert _diff(url) == []

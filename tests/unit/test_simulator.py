@@ -333,7 +333,9 @@ def test_scripted_delayed_failure(db_url: str) -> None:
 
     async def go(sink: FakeSink) -> None:
         conn = sink.transaction
-        await store.put_script(conn, tn, sim.Behaviour("fail", 4750, delay_seconds=3).to_json())
+        await store.put_script(
+            conn, ACCT, tn, sim.Behaviour("fail", 4750, delay_seconds=3).to_json()
+        )
         await _submit(sink, out(tn), carrier=simulator)
         assert sink.statuses() == ["sent"]
         await simulator.on_timer(sink.take_timer("fail:4750:")[1], sink)
@@ -347,20 +349,25 @@ def test_scripted_behaviour_resolution(db_url: str) -> None:
     tn = handset()
 
     async def go(conn: AsyncConnection) -> None:
-        assert await sim.resolve(conn, tn) == sim.DEFAULT
-        await store.put_script(conn, tn, sim.Behaviour("opt_out").to_json())
-        await store.put_script(conn, tn, sim.Behaviour("fail", 4720).to_json())  # upsert
-        assert await sim.resolve(conn, tn) == sim.Behaviour("fail", 4720)
-        assert (await sim.resolve_many(conn, [tn, "+19195550102"])) == {
-            tn: sim.Behaviour("fail", 4720),
-            "+19195550102": sim.Behaviour("opt_out"),
+        assert await sim.resolve(conn, ACCT, tn) == sim.DEFAULT
+        await store.put_script(conn, ACCT, tn, sim.Behaviour("opt_out").to_json())
+        await store.put_script(conn, ACCT, tn, sim.Behaviour("fail", 4720).to_json())  # upsert
+        assert await sim.resolve(conn, ACCT, tn) == sim.Behaviour("fail", 4720)
+        assert await sim.resolve(conn, OTHER, tn) == sim.DEFAULT  # ACCT's script is ACCT's
+        await store.put_script(conn, store.PLATFORM, tn, sim.Behaviour("opt_out").to_json())
+        assert await sim.resolve(conn, OTHER, tn) == sim.Behaviour("opt_out")  # the default
+        assert (await sim.resolve_many(conn, [(ACCT, tn), (OTHER, "+19195550102")])) == {
+            (ACCT, tn): sim.Behaviour("fail", 4720),
+            (OTHER, "+19195550102"): sim.Behaviour("opt_out"),
         }
-        assert await store.delete_script(conn, tn)
-        assert not await store.delete_script(conn, tn)
-        assert await sim.resolve(conn, tn) == sim.DEFAULT
+        assert await store.delete_script(conn, ACCT, tn)
+        assert not await store.delete_script(conn, ACCT, tn)
+        assert await sim.resolve(conn, ACCT, tn) == sim.Behaviour("opt_out")
+        assert await store.delete_script(conn, store.PLATFORM, tn)
+        assert await sim.resolve(conn, ACCT, tn) == sim.DEFAULT
         # A reserved number's fixed behaviour wins over any stored row.
-        await store.put_script(conn, "+19195550101", sim.Behaviour().to_json())
-        assert (await sim.resolve(conn, "+19195550101")).failure_code == 4720
+        await store.put_script(conn, ACCT, "+19195550101", sim.Behaviour().to_json())
+        assert (await sim.resolve(conn, ACCT, "+19195550101")).failure_code == 4720
 
     _run(db_url, go)
 
@@ -381,7 +388,7 @@ def test_auto_reply_reserved_and_delayed(db_url: str) -> None:
         assert rows[0][0] == "received"
 
         behaviour = sim.Behaviour(auto_reply="later", auto_reply_delay_seconds=2)
-        await store.put_script(conn, scripted, behaviour.to_json())
+        await store.put_script(conn, ACCT, scripted, behaviour.to_json())
         await _submit(sink, out(scripted), carrier=simulator)
         assert len(sink.inbound_msgs) == 1
         assert [m.direction for m in await _log(conn, scripted)] == ["received"]

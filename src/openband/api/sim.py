@@ -2,8 +2,8 @@
 
 Not a Bandwidth API: JSON in and out, HTTP Basic with the account's username:password, errors as
 `{"type", "description"}` (plus `fieldErrors` on validation) like Messaging v2. An account sees
-only the simulator traffic that involves its own numbers. Handset behaviours are platform-wide,
-like a real phone's (see docs/simulator.md). The rules are core/simulator's; this module only
+only the simulator traffic that involves its own numbers, and scripts handsets for its own
+messages only (see docs/simulator.md). The rules are core/simulator's; this module only
 translates.
 
 SimRoute authenticates before the body is read, caps the body size, insists on JSON, and turns
@@ -414,7 +414,7 @@ def _behaviour_out(h: sim.HandsetScript) -> BehaviourOut:
 async def get_handset(
     request: Request, number: str, principal: Principal = Security(_principal)
 ) -> BehaviourOut:
-    return _behaviour_out(await ctx(request).simulator.script(number))
+    return _behaviour_out(await ctx(request).simulator.script(principal.account_id, number))
 
 
 @router.put(
@@ -424,14 +424,15 @@ async def get_handset(
     description=(
         "Set how the handset answers: `deliver` (optionally after `delaySeconds`), `fail` with "
         "`errorCode`, `never_confirm` (no receipt: 9902 after the receipt timeout) or `opt_out` "
-        "(4775); `autoReply` makes it text back. Behaviours are platform-wide."
+        "(4775); `autoReply` makes it text back. A script applies to your account's messages "
+        "only."
     ),
     responses={415: {"model": ErrorBody}},
 )
 async def put_handset(
     request: Request, number: str, body: BehaviourIn, principal: Principal = Security(_principal)
 ) -> BehaviourOut:
-    script = await ctx(request).simulator.set_script(number, body.behaviour())
+    script = await ctx(request).simulator.set_script(principal.account_id, number, body.behaviour())
     log.info(
         "handset scripted", extra={"handset": script.number, "account_id": principal.account_id}
     )
@@ -447,7 +448,7 @@ async def put_handset(
 async def delete_handset(
     request: Request, number: str, principal: Principal = Security(_principal)
 ) -> Response:
-    await ctx(request).simulator.reset_script(number)
+    await ctx(request).simulator.reset_script(principal.account_id, number)
     return Response(status_code=204)
 
 

@@ -18,13 +18,14 @@ from urllib.parse import unquote, urlsplit
 from openband.clock import now, parse_iso
 from openband.core.phone import to_e164
 from openband.delivery.fetch import Fetcher, FetchError, FetchStatus, FetchTooLarge
-from openband.errors import Forbidden, InvalidInput, NotFound, TooLarge
+from openband.errors import InvalidInput, NotFound, TooLarge
 from openband.network import segments
 from openband.network.messaging import CONTROL_IN_TEXT, MAX_TEXT, MediaItem
 from openband.network.sim import RESERVED, Behaviour, ReservedNumber, SimulatorMessaging, reserved
 from openband.network.sim.behaviours import DEFAULT
 from openband.store import numbers
 from openband.store import simulator as log
+from openband.store.db import Transaction
 from openband.store.simulator import RECEIVED, SENT, HandsetMessage
 
 if TYPE_CHECKING:
@@ -82,20 +83,18 @@ def _media_name(url: str, index: int) -> str:
 def _check_owners(
     owners: dict[str, str], handset: str, to: tuple[str, ...], account_id: str
 ) -> dict[str, str]:
-    """Platform recipients -> account; every one must be the caller's."""
-    if handset in owners:
+    """The recipients, each of them the caller's number (-> account). Another account's number
+    answers exactly as a number not on the platform: no answer tells which numbers are."""
+    if owners.get(handset) == account_id:
         raise InvalidInput(
-            f"from {handset} is a number on this platform, not a handset; "
+            f"from {handset} is a number of your account, not a handset; "
             "send from it with the Messaging API",
             field="from",
         )
-    platform = {tn: owners[tn] for tn in to if tn in owners}
-    if not platform:
-        raise NotFound("None of the numbers in to is in service on this platform")
-    foreign = [tn for tn, acct in platform.items() if acct != account_id]
+    foreign = [tn for tn in to if owners.get(tn) != account_id]
     if foreign:
-        raise Forbidden(f"{', '.join(foreign)} is not a number of your account")
-    return platform
+        raise NotFound(f"{', '.join(foreign)} is not a number of your account")
+    return {tn: account_id for tn in to}
 
 
 def _not_reserved(tn: str) -> None:
@@ -266,44 +265,68 @@ class SimulatorControl:
 
     # --- scripts ---
 
-    async def _handset(self, number: str) -> str:
-        """A handset's number: valid, and not a number of this platform."""
+    async def _handset(self, account_id: str, number: str) -> str:
+        """A handset's number for `account_id`: valid, and not one of its own numbers (another
+        account's number is a handset like any other to it: nothing tells them apart)."""
         tn = to_e164(number, field="number")
         async with self.db.connect() as conn:
-            if await numbers.get(conn, tn) is not None:
+            if await numbers.get(conn, tn, account_id) is not None:
                 raise InvalidInput(
-                    f"{tn} is a number on this platform; on-net numbers are not handsets",
+                    f"{tn} is a number of your account; your numbers are not handsets",
                     field="number",
                 )
         return tn
 
-    async def script(self, number: str) -> HandsetScript:
-        tn = await self._handset(number)
+    async def script(self, account_id: str, number: str) -> HandsetScript:
+        """What the handset does with `account_id`'s messages, and why: a reserved number, the
+        account's own script (`scripted`), the operator's default, or deliver."""
+        tn = await self._handset(account_id, number)
         fixed = reserved(tn)
         if fixed is not None:
             return HandsetScript(tn, fixed.behaviour, reserved=True, scripted=False)
         async with self.db.connect() as conn:
-            stored = await log.script(conn, tn)
-        if stored is None:
-            return HandsetScript(tn, DEFAULT, reserved=False, scripted=False)
-        return HandsetScript(tn, Behaviour.from_json(stored), reserved=False, scripted=True)
+            own = await log.script(conn, account_id, tn)
+            found = own if own is not None else await log.script(conn, log.PLATFORM, tn)
+        behaviour = Behaviour.from_json(found) if found is not None else DEFAULT
+        return HandsetScript(tn, behaviour, reserved=False, scripted=own is not None)
 
-    async def set_script(self, number: str, behaviour: Behaviour) -> HandsetScript:
+    async def set_script(self, account_id: str, number: str, behaviour: Behaviour) -> HandsetScript:
+        """Script the handset for `account_id`'s own messages (and, later, calls)."""
         tn = to_e164(number, field="number")
         _not_reserved(tn)
         behaviour = behaviour.validate()
-        tn = await self._handset(tn)
+        tn = await self._handset(account_id, tn)
         async with self.db.begin() as conn:
-            await log.put_script(conn, tn, behaviour.to_json())
+            await log.put_script(conn, account_id, tn, behaviour.to_json())
         return HandsetScript(tn, behaviour, reserved=False, scripted=True)
 
-    async def reset_script(self, number: str) -> None:
+    async def reset_script(self, account_id: str, number: str) -> None:
         tn = to_e164(number, field="number")
         _not_reserved(tn)
-        tn = await self._handset(tn)
+        tn = await self._handset(account_id, tn)
         async with self.db.begin() as conn:
-            await log.delete_script(conn, tn)
+            await log.delete_script(conn, account_id, tn)
 
     @staticmethod
     def reserved_numbers() -> list[ReservedNumber]:
         return list(RESERVED.values())
+
+
+# --- the operator's platform-wide defaults (`openband handsets`) -----------------------------
+
+
+async def set_default(tx: Transaction, number: str, behaviour: Behaviour) -> tuple[str, Behaviour]:
+    """What the handset does for every account that has not scripted it."""
+    tn = to_e164(number, field="number")
+    _not_reserved(tn)
+    behaviour = behaviour.validate()
+    await log.put_script(tx, log.PLATFORM, tn, behaviour.to_json())
+    return tn, behaviour
+
+
+async def reset_default(tx: Transaction, number: str) -> bool:
+    return await log.delete_script(tx, log.PLATFORM, to_e164(number, field="number"))
+
+
+async def defaults(tx: Transaction) -> list[tuple[str, Behaviour]]:
+    return [(tn, Behaviour.from_json(b)) for tn, b in await log.list_scripts(tx, log.PLATFORM)]

@@ -428,6 +428,9 @@ rate_slots = Table(
 sim_handsets = Table(
     "sim_handsets",
     metadata,
+    # Whose script: an account's, for its own messages and calls; "" is the operator's
+    # platform-wide default (`openband handsets set-default`), used when an account has none.
+    Column("account_id", String(32), primary_key=True),
     Column("number", String(32), primary_key=True),
     Column("behaviour", JSON, nullable=False, default=dict),
     _ts("updated_at"),

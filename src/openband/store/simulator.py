@@ -1,5 +1,6 @@
-"""The simulated network's tables: handset scripts (sim_handsets) and what each handset received
-and sent (sim_handset_messages, the simulator's observable record).
+"""The simulated network's tables: handset scripts (sim_handsets: each account's own, and the
+operator's platform-wide defaults) and what each handset received and sent
+(sim_handset_messages, the simulator's observable record).
 
 A handset message row's `direction` says what it is: "received" and "sent" are what a user
 sees; "pending" (to be received), "failing" (to be failed) and "outbox" (an auto-reply to be
@@ -30,41 +31,71 @@ _CHUNK = 500  # bound parameters per lookup
 
 # --- scripts ---------------------------------------------------------------------------------
 
+# The operator's platform-wide default scripts are stored under this account id.
+PLATFORM = ""
 
-async def script(conn: AsyncConnection, tn: str) -> dict[str, Any] | None:
-    """The handset's stored script (its JSON), or None."""
+
+async def script(conn: AsyncConnection, account_id: str, tn: str) -> dict[str, Any] | None:
+    """The handset's script for `account_id` ("": the platform default) as stored, or None."""
     row = (
-        await conn.execute(select(sim_handsets.c.behaviour).where(sim_handsets.c.number == tn))
+        await conn.execute(
+            select(sim_handsets.c.behaviour).where(
+                sim_handsets.c.account_id == account_id, sim_handsets.c.number == tn
+            )
+        )
     ).first()
     return row.behaviour if row else None
 
 
-async def scripts(conn: AsyncConnection, tns: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """`script` for many handsets in a few queries; unscripted ones are absent."""
+async def scripts(
+    conn: AsyncConnection, account_ids: Iterable[str], tns: Iterable[str]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """(account id, number) -> script, for these accounts (include PLATFORM for the defaults)
+    and numbers, in a few queries; unscripted pairs are absent."""
+    accounts = list(set(account_ids))
     tns = list(tns)
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[tuple[str, str], dict[str, Any]] = {}
     for i in range(0, len(tns), _CHUNK):
         rows = await conn.execute(
-            select(sim_handsets.c.number, sim_handsets.c.behaviour).where(
-                sim_handsets.c.number.in_(tns[i : i + _CHUNK])
-            )
+            select(sim_handsets.c.account_id, sim_handsets.c.number, sim_handsets.c.behaviour)
+            .where(sim_handsets.c.number.in_(tns[i : i + _CHUNK]))
+            .where(sim_handsets.c.account_id.in_(accounts))
         )
-        out.update({number: behaviour for number, behaviour in rows})
+        out.update({(account, number): behaviour for account, number, behaviour in rows})
     return out
 
 
-async def put_script(conn: AsyncConnection, tn: str, behaviour: dict[str, Any]) -> None:
+async def list_scripts(conn: AsyncConnection, account_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(number, script) of every handset `account_id` scripted, in number order."""
+    rows = await conn.execute(
+        select(sim_handsets.c.number, sim_handsets.c.behaviour)
+        .where(sim_handsets.c.account_id == account_id)
+        .order_by(sim_handsets.c.number)
+    )
+    return [(number, behaviour) for number, behaviour in rows]
+
+
+async def put_script(
+    conn: AsyncConnection, account_id: str, tn: str, behaviour: dict[str, Any]
+) -> None:
     at = now()
     ins = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(sim_handsets)
     await conn.execute(
-        ins.values(number=tn, behaviour=behaviour, updated_at=at).on_conflict_do_update(
-            index_elements=["number"], set_={"behaviour": behaviour, "updated_at": at}
+        ins.values(
+            account_id=account_id, number=tn, behaviour=behaviour, updated_at=at
+        ).on_conflict_do_update(
+            index_elements=["account_id", "number"],
+            set_={"behaviour": behaviour, "updated_at": at},
         )
     )
 
 
-async def delete_script(conn: AsyncConnection, tn: str) -> bool:
-    result = await conn.execute(delete(sim_handsets).where(sim_handsets.c.number == tn))
+async def delete_script(conn: AsyncConnection, account_id: str, tn: str) -> bool:
+    result = await conn.execute(
+        delete(sim_handsets).where(
+            sim_handsets.c.account_id == account_id, sim_handsets.c.number == tn
+        )
+    )
     return result.rowcount > 0
 
 

@@ -5,7 +5,8 @@ Outbound messages go one of two ways:
   handed back to core/messaging as inbound (`sink.inbound`), so two apps on one OpenBand can text
   each other, and the sender gets its receipts (sending for MMS, then delivered).
 - OFF-NET: the recipient is a virtual handset. Its behaviour is fixed for the reserved test numbers
-  (reserved.py), scripted through /sim/v1/handsets/{number}, or the default: deliver. What a
+  (reserved.py), scripted through /sim/v1/handsets/{number} by the sending account (or a
+  platform-wide default the operator set), or the default: deliver. What a
   handset receives and sends is recorded in its log (store/simulator.py).
 
 Everything happens in the sink's unit of work. What happens later (a delayed delivery, a receipt
@@ -39,28 +40,32 @@ from openband.store.db import Transaction
 CARRIER_NAME = "OpenBand Simulator"
 
 
-async def resolve(tx: Transaction, tn: str) -> Behaviour:
-    """What the handset `tn` does: a reserved number's fixed behaviour, its script, or deliver."""
-    fixed = reserved(tn)
-    if fixed is not None:
-        return fixed.behaviour
-    stored = await log.script(tx, tn)
-    return Behaviour.from_json(stored) if stored is not None else DEFAULT
+async def resolve(tx: Transaction, account_id: str, tn: str) -> Behaviour:
+    """What the handset `tn` does with `account_id`'s messages: a reserved number's fixed
+    behaviour, that account's script, the operator's platform-wide default, or deliver."""
+    return (await resolve_many(tx, [(account_id, tn)]))[(account_id, tn)]
 
 
-async def resolve_many(tx: Transaction, tns: Iterable[str]) -> dict[str, Behaviour]:
-    """`resolve` for many handsets: one query for the scripted ones."""
-    out: dict[str, Behaviour] = {}
-    lookup: list[str] = []
-    for tn in set(tns):
-        fixed = reserved(tn)
+async def resolve_many(
+    tx: Transaction, pairs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Behaviour]:
+    """`resolve` for many (account id, handset) pairs: one query for the scripted ones."""
+    out: dict[tuple[str, str], Behaviour] = {}
+    lookup: list[tuple[str, str]] = []
+    for pair in set(pairs):
+        fixed = reserved(pair[1])
         if fixed is not None:
-            out[tn] = fixed.behaviour
+            out[pair] = fixed.behaviour
         else:
-            lookup.append(tn)
-    stored = await log.scripts(tx, lookup)
-    for tn in lookup:
-        out[tn] = Behaviour.from_json(stored[tn]) if tn in stored else DEFAULT
+            lookup.append(pair)
+    if not lookup:
+        return out
+    stored = await log.scripts(
+        tx, {a for a, _ in lookup} | {log.PLATFORM}, {tn for _, tn in lookup}
+    )
+    for account_id, tn in lookup:
+        found = stored.get((account_id, tn)) or stored.get((log.PLATFORM, tn))
+        out[(account_id, tn)] = Behaviour.from_json(found) if found is not None else DEFAULT
     return out
 
 
@@ -92,14 +97,16 @@ class SimulatorMessaging:
         is reported as it is handled, in the order given."""
         tx = sink.transaction
         owned = await numbers.owned_among(tx, {m.to for m in messages})
-        behaviours = await resolve_many(tx, [m.to for m in messages if m.to not in owned])
+        behaviours = await resolve_many(
+            tx, [(m.account_id, m.to) for m in messages if m.to not in owned]
+        )
         reports: list[StatusReport] = []
         received: list[log.NewHandsetMessage] = []
         for m in messages:
             if m.to in owned:
                 await self._on_net(m, sink, owned)
                 continue
-            b = behaviours[m.to]
+            b = behaviours[(m.account_id, m.to)]
             if not b.immediate:
                 await self._off_net(m, sink, b)
                 continue
@@ -190,7 +197,7 @@ class SimulatorMessaging:
                 return
             await log.move(tx, r.id, log.RECEIVED)
             await self._report(sink, r.message_id, r.handset, "delivered")
-            b = await resolve(tx, r.handset)
+            b = await resolve(tx, r.account_id, r.handset)
             await self._auto_reply(sink, r.handset, r.peer, r.account_id, r.text, b)
         elif action == "fail":
             code_s, _, row_s = rest.partition(":")

@@ -26,6 +26,7 @@ def migrate(url: str) -> None:
                 # Serialise concurrent starts of several nodes on one database.
                 conn.execute(text("SELECT pg_advisory_xact_lock(7210001)"))
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            # Every branch: revisions written side by side each go on from the last shared one.
+            command.upgrade(cfg, "heads")
     finally:
         engine.dispose()
