@@ -185,6 +185,7 @@ def _serve(settings: Settings, workers: int) -> None:
             log_config=None,
             access_log=False,
             server_header=False,
+            proxy_headers=False,  # the client is the TCP peer (see auth_trusted_proxies)
         )
         return
     uvicorn.run(
@@ -194,6 +195,9 @@ def _serve(settings: Settings, workers: int) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        # uvicorn would otherwise take X-Forwarded-For from any client on 127.0.0.1 as the
+        # client's address; the failure limiter trusts it only when a setting says so.
+        proxy_headers=False,
     )
 
 
@@ -573,6 +577,114 @@ def inventory_clear(
 
     removed = run_with_db(_settings(database, config), go)
     console.print(f"removed {removed:,} imported numbers", highlight=False)
+
+
+# --- applications and secrets at rest (sealing.py; docs/security.md, "Secrets at rest") --
+
+applications_app = typer.Typer(no_args_is_help=True, help="Application settings for the operator.")
+app.add_typer(applications_app, name="applications")
+secrets_app = typer.Typer(no_args_is_help=True, help="The keys that seal stored secrets.")
+app.add_typer(secrets_app, name="secrets")
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+@applications_app.command("set-signing-secret")
+def applications_set_signing_secret(
+    app_id: Annotated[str, typer.Argument(help="Application id")],
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            "--secret",
+            help="The secret: 16 to 255 printable ASCII characters, no spaces; '-' reads it "
+            "from stdin (a value on the command line stays in the shell's history)",
+        ),
+    ] = None,
+    generate: Annotated[
+        bool, typer.Option("--generate", help="Generate a secret and print it (once)")
+    ] = False,
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Stop signing the application's callbacks")
+    ] = False,
+    database: DatabaseOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Set the key that signs an application's callbacks (X-OpenBand-Signature, docs/webhooks.md).
+    Stored sealed; never shown again."""
+    from openband.core import provisioning as core
+    from openband.core import sealed_secrets
+    from openband.errors import CoreError
+    from openband.sealing import Sealer, SealingError
+
+    if (secret is not None) + generate + remove != 1:
+        raise typer.BadParameter("give one of --secret, --generate or --remove")
+    if generate:
+        secret = core.generate_signing_secret()
+    elif secret == "-":
+        secret = sys.stdin.readline().strip()
+    settings = _settings(database, config)
+
+    async def go(db) -> None:  # type: ignore[no-untyped-def]
+        await sealed_secrets.check_keys(db, sealer)
+        async with db.begin() as conn:
+            await core.set_signing_secret(conn, app_id, None if remove else secret, sealer=sealer)
+
+    try:
+        sealer = Sealer.from_settings(settings)
+        run_with_db(settings, go)
+    except CoreError as exc:
+        raise _fail(exc.description) from exc
+    except SealingError as exc:
+        raise _fail(str(exc)) from exc
+    seconds = settings.messaging_cache_seconds
+    if remove:
+        console.print(f"application {app_id}: callbacks no longer signed", highlight=False)
+        return
+    console.print(
+        f"application {app_id}: callbacks signed from now on (running servers: within "
+        f"{seconds:g} s)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if generate:
+        console.print("signing secret (shown once; give it to the receiver):", highlight=False)
+        print(secret)
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(database: DatabaseOpt = None, config: ConfigOpt = None) -> None:
+    """Re-seal every stored secret with the first of secret_keys (plaintext from before sealing
+    too). Run it after putting a new key first on every node; drop the old key after. Safe to
+    run again."""
+    from openband.core import sealed_secrets
+    from openband.sealing import Sealer, SealingError
+
+    settings = _settings(database, config)
+    try:
+        sealer = Sealer.from_settings(settings)
+        out = run_with_db(settings, lambda db: sealed_secrets.rotate(db, sealer))
+    except SealingError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(
+        f"re-sealed with key {sealer.key_id}: {out.application_values} secrets in "
+        f"{out.applications} applications, {out.event_values} in {out.events} callback events; "
+        f"key check {'re-sealed' if out.check else 'already current'}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if not out.changed:
+        console.print("nothing to do: every stored secret is sealed with the first key")
+
+
+@secrets_app.command("generate-key")
+def secrets_generate_key() -> None:
+    """Print a new key for secret_keys (it is not stored anywhere)."""
+    from openband.sealing import generate_key
+
+    print(generate_key())
 
 
 def main() -> None:

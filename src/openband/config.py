@@ -34,6 +34,26 @@ class Settings(BaseSettings):
     # Verified credentials are cached this long (seconds) so the slow hash is paid rarely.
     credential_cache_seconds: float = 30.0
 
+    # --- sign-in checks (core/accounts.py, docs/security.md, "Signing in") ---
+    # scrypt runs on this many threads, off the event loop; at most `auth_verify_queue` more
+    # checks wait for one, and the next is refused with 429 instead of queueing without limit.
+    auth_verify_threads: int = Field(2, ge=1, le=64)
+    auth_verify_queue: int = Field(64, ge=0)
+    # Failed sign-ins are counted per client address and per username over a sliding window.
+    # Past a threshold, that address or username is refused (429 with Retry-After, no password
+    # checked) for `auth_backoff_seconds`, doubling with each block in a row up to the max. A
+    # success clears the username's count. Counted per process: per node, per `--workers` process.
+    auth_failure_window_seconds: float = Field(600.0, gt=0)
+    auth_failures_per_source: int = Field(100, ge=1)
+    auth_failures_per_username: int = Field(20, ge=1)
+    auth_backoff_seconds: float = Field(30.0, gt=0)
+    auth_backoff_max_seconds: float = Field(900.0, gt=0)
+    # Addresses and usernames tracked at most (least recently failed forgotten first).
+    auth_limiter_entries: int = Field(50_000, ge=100)
+    # The client address is the TCP peer's. Behind N reverse proxies that each append to
+    # X-Forwarded-For, set N: the address is then the Nth entry from its right. 0 trusts none.
+    auth_trusted_proxies: int = Field(0, ge=0, le=10)
+
     # The generated NANP inventory: how many lines of each real exchange are on offer.
     inventory_lines_per_exchange: int = Field(1000, ge=1, le=10000)
     inventory_seed: str = "openband"
@@ -47,6 +67,17 @@ class Settings(BaseSettings):
 
     # Create a dev account on an empty database at first start.
     dev_account: bool = True
+
+    # --- secrets at rest (sealing.py) ---
+    # Keys that seal stored callback passwords and signing secrets: the first seals, every one
+    # opens (rotation: put a new key first, run `openband secrets rotate`, drop the old one).
+    # Empty: the key in secret_key_file, generated on first start. Every node of one database
+    # needs the same keys. A JSON list in OPENBAND_SECRET_KEYS. Never shown in a repr.
+    secret_keys: list[str] = Field(default_factory=list, repr=False)
+    # The generated key's file; empty: openband.key in data_dir.
+    secret_key_file: str = ""
+    # Empty: the SQLite database's directory (./var with PostgreSQL).
+    data_dir: str = ""
 
     # --- callback delivery & SSRF policy (delivery/) ---
     # Outbound URLs given by users (callbacks, media) may not reach private networks...
@@ -89,8 +120,22 @@ class Settings(BaseSettings):
     media_retention_hours: float = Field(48.0, gt=0)
     # Largest media object accepted by PUT /media and fetched for an outbound MMS (3.75 MB).
     media_max_bytes: int = Field(3_932_160, ge=1)
-    # Sending numbers' locations and accounts' limits are cached this long on the hot path.
+    # --- media storage (store/blobs.py, docs/security.md, "Media") ---
+    # Where SQLite's media files go; empty: `<database file>.media` beside it. (PostgreSQL
+    # keeps media as large objects in the database, which every node reaches.)
+    media_dir: str = ""
+    # What one account may keep (uploads and received MMS, until they expire); 0: no limit.
+    # Per account: accounts.limits {"media_quota_bytes": …, "media_quota_count": …}.
+    media_quota_bytes: int = Field(1024**3, ge=0)
+    media_quota_count: int = Field(10_000, ge=0)
+    # Request bytes of POST /sim/v1/… bodies (inline base64 media) held at once by a process;
+    # beyond it a request is refused with 503 and Retry-After (JSON is parsed whole).
+    sim_inflight_bytes: int = Field(16 * 1024 * 1024, ge=1)
+    # Sending numbers' locations and accounts' limits are cached this long on the hot path...
     messaging_cache_seconds: float = Field(5.0, ge=0)
+    # ...and emptied when any node changes a number's owner, location or application: the
+    # version counting those changes (store/versions.py) is read at most this often.
+    cache_check_seconds: float = Field(0.2, gt=0)
     # Group commit: at most this many messages per accepting transaction, and how many
     # transactions may be in flight at once (SQLite has one writer: 1 is used there).
     messaging_commit_batch: int = Field(1000, ge=1)

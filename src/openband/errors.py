@@ -47,6 +47,23 @@ class TooMany(CoreError):
     status = 429
     kind = "too-many-requests"
 
+    def __init__(
+        self,
+        description: str,
+        *,
+        code: int | None = None,
+        field: str | None = None,
+        retry_after: int | None = None,
+    ):
+        super().__init__(description, code=code, field=field)
+        self.retry_after = retry_after  # whole seconds; each family sends it as Retry-After
+
+
+def retry_after_header(exc: CoreError) -> dict[str, str] | None:
+    """The Retry-After header a refusal carries, if it says when to come back."""
+    seconds = getattr(exc, "retry_after", None)
+    return {"Retry-After": str(seconds)} if seconds is not None else None
+
 
 class TooLarge(CoreError):
     status = 413

@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from openband import __version__, wiring
+from openband import __version__, heap, wiring
 from openband.api import edge, health, messaging_v2, sim
-from openband.api.middleware import RequestLog
+from openband.api.middleware import RequestLog, security_headers, with_security_headers
 from openband.config import Settings
 from openband.store.db import Database, migrate
 
@@ -40,7 +40,8 @@ class OpenBandApp(FastAPI):
     Starlette's error, telemetry and body-limit middlewares, the router and the Request and
     Response objects cost more than the rest of accepting a message; the hot endpoints
     (api/messaging_v2.fast_routes) parse their own parameters, catch their own errors and log
-    their own request line. Everything else goes the usual way.
+    their own request line (and their own security headers). Everything else goes the usual
+    way, every answer (Starlette's own 500 included) with api/middleware's security headers.
     """
 
     hot_routes: tuple[tuple[str, re.Pattern[str], ASGIApp], ...] = ()
@@ -53,6 +54,8 @@ class OpenBandApp(FastAPI):
                     scope["app"] = self
                     await endpoint(scope, receive, send)
                     return
+            docs = (self.docs_url, self.redoc_url, self.swagger_ui_oauth2_redirect_url)
+            send = with_security_headers(send, security_headers(path, docs))
         await super().__call__(scope, receive, send)
 
 
@@ -81,6 +84,7 @@ async def _unmatched(request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: Settings, *, run_migrations: bool = True, workers: bool = True) -> FastAPI:
+    heap.return_large_buffers()  # freed request bodies and media pieces leave the process
     db = Database(settings.database_url)
     node = wiring.build(settings, db)
 

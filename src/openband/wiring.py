@@ -10,23 +10,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 
 from openband.api import messaging_v2
 from openband.config import Settings
-from openband.core import orders
-from openband.core.accounts import Accounts, CredentialCache
+from openband.core import orders, sealed_secrets
+from openband.core.accounts import Accounts, CredentialCache, failure_limiter
+from openband.core.cache import Generation
 from openband.core.inventory import Inventory, exchange_index
 from openband.core.jobs import Workers
 from openband.core.messaging import Messaging
 from openband.core.platform import Platform
 from openband.core.priority import AcceptPriority
 from openband.core.simulator import SimulatorControl
+from openband.core.verify_pool import VerifyPool
 from openband.delivery.fetch import Fetcher
 from openband.delivery.http import HttpClient
 from openband.delivery.nudge import Nudger
 from openband.delivery.worker import DeliveryWorker
 from openband.heap import freeze_heap
 from openband.network.sim import SimulatorMessaging
+from openband.sealing import Sealer
+from openband.store import versions
+from openband.store.blobs import open_store
 from openband.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -44,16 +50,23 @@ class Node:
     tasks: list[asyncio.Task[object]] = field(default_factory=list)
 
 
+async def _routing_version(db: Database) -> int:
+    async with db.connect() as conn:
+        return await versions.read(conn, versions.ROUTING)
+
+
 def build(settings: Settings, db: Database) -> Node:
     s = settings
     priority = AcceptPriority(s.pipeline_share_under_load)
+    # Seals and opens stored secrets: the settings' keys, or the key file (made on first start).
+    sealer = Sealer.from_settings(s)
     http = HttpClient.from_settings(s)
     fetcher = Fetcher.from_settings(s)
     delivery: DeliveryWorker | Nudger
     if s.delivery_processes > 0:
         delivery = Nudger(s.delivery_namespace, s.delivery_processes)
     else:
-        delivery = DeliveryWorker(s, db, http=http, priority=priority)
+        delivery = DeliveryWorker(s, db, sealer=sealer, http=http, priority=priority)
     workers = Workers(
         db, poll_seconds=s.worker_poll_seconds, worker_id=s.worker_id, lease_seconds=s.lease_seconds
     )
@@ -69,21 +82,37 @@ def build(settings: Settings, db: Database) -> Node:
         db,
         callbacks=messaging_v2.CALLBACKS,
         priority=priority,
+        sealer=sealer,
         carrier=carrier,
         fetcher=fetcher,
         wake_delivery=delivery.wake,
+        blobs=open_store(db, s.media_dir),  # media bytes: files beside SQLite, or PG objects
+        routing=Generation(partial(_routing_version, db), s.cache_check_seconds),
     )
     inventory = Inventory(s, db)
     platform = Platform(
         settings=s,
         db=db,
-        accounts=Accounts(db, CredentialCache(s.credential_cache_seconds)),
+        accounts=Accounts(
+            db,
+            CredentialCache(
+                s.credential_cache_seconds, VerifyPool(s.auth_verify_threads, s.auth_verify_queue)
+            ),
+            failure_limiter(s),
+        ),
         orders=orders.Orders(db, wake=workers.wake),
         messaging=messaging,
         simulator=SimulatorControl(
-            s, db, carrier=carrier, sink=messaging.sink, fetcher=fetcher, wake=wake
+            s,
+            db,
+            carrier=carrier,
+            sink=messaging.sink,
+            fetcher=fetcher,
+            wake=wake,
+            media=messaging.media,
         ),
         inventory=inventory,
+        sealer=sealer,
     )
     node = Node(platform, workers, delivery, http, fetcher)
     _register_jobs(node)
@@ -103,6 +132,8 @@ def _register_jobs(node: Node) -> None:
 
 
 async def start(node: Node, *, run_workers: bool = True) -> None:
+    # Before anything reads a secret: this node's keys must open what the database holds.
+    await sealed_secrets.check_keys(node.platform.db, node.platform.sealer)
     # Build the exchange index now, off the event loop, so the first search does not wait ~5 s.
     warmup = asyncio.create_task(asyncio.to_thread(exchange_index))
     warmup.add_done_callback(freeze_heap)
@@ -124,3 +155,4 @@ async def stop(node: Node) -> None:
     await node.workers.stop()
     await node.http.close()
     await node.fetcher.close()
+    node.platform.accounts.close()

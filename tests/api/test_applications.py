@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
 from lxml import etree
 
 from openband.core import provisioning
+from openband.core.provisioning.config import open_secrets
 from tests.support.harness import Account
 
 # Verbatim from the seed walkthrough (004).
@@ -114,11 +116,16 @@ def app_ids(account: Account) -> list[str]:
 
 
 def stored(account: Account, app_id: str) -> provisioning.ApplicationRow:
+    """The stored row, its config's secrets opened (they are stored sealed:
+    tests/security/test_secrets_at_rest.py)."""
+
     async def get(db):  # type: ignore[no-untyped-def]
         async with db.connect() as conn:
             return await provisioning.get_application(conn, account.account_id, app_id)
 
-    return account.harness.run(get)
+    row = account.harness.run(get)
+    sealer = account.harness.app.state.platform.sealer
+    return dataclasses.replace(row, config=open_secrets(row.config, sealer))
 
 
 def test_seed_application_create_and_get(account: Account) -> None:

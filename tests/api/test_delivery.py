@@ -22,7 +22,7 @@ from openband.store import callbacks as repo
 from openband.store.db import Database, make_sync_engine, migrate
 from openband.store.schema import callback_events
 from tests.support.backends import create_pg_schema, drop_pg_schema, postgres_base_url
-from tests.support.outbox import enqueue_event
+from tests.support.outbox import SEALER, enqueue_event
 from tests.support.webhook_sink import Sink, free_port
 
 _PG = postgres_base_url()
@@ -131,6 +131,21 @@ class Env:
                 raise AssertionError("condition not met")
             await asyncio.sleep(0.02)
 
+    async def claim_rounds(self, n: int = 1, timeout: float = 10.0) -> None:
+        """Wait until every worker has run `n` whole claims that started after this call and
+        holds nothing claimed: whatever was due by now has been claimed, sent and recorded."""
+        start = [w.stats["claim-queries"] for w in self.workers]
+        for w in self.workers:
+            w.wake()
+        # The (n+1)-th query starts after the n-th has ended.
+        await self.wait(
+            lambda: all(
+                w.stats["claim-queries"] >= s + n + 1 and w.in_flight == 0
+                for w, s in zip(self.workers, start, strict=True)
+            ),
+            timeout,
+        )
+
 
 def run(
     url: str,
@@ -146,7 +161,9 @@ def run(
         sink = await Sink().start()
         env = Env(settings, db, sink)
         dbs = [Database(url) if separate_engines else db for _ in range(workers)]
-        env.workers = [DeliveryWorker(settings, d, worker_id=f"w{i}") for i, d in enumerate(dbs)]
+        env.workers = [
+            DeliveryWorker(settings, d, sealer=SEALER, worker_id=f"w{i}") for i, d in enumerate(dbs)
+        ]
         for w in env.workers:
             w.start()
         try:
@@ -337,9 +354,10 @@ def test_expired_after_the_retry_window(url: str) -> None:
         assert len(attempts) >= 2 and row.attempts == len(attempts)
         assert attempts[-1].next_retry_at is None
         assert attempts[-1].at >= row.expires_at - timedelta(milliseconds=50)
-        n = len(env.sink.on("/x"))
-        await asyncio.sleep(0.3)
-        assert len(env.sink.on("/x")) == n  # no attempts after expiry
+        # No attempts after expiry: more whole claim rounds find nothing of it to send, and every
+        # request the receiver got is a recorded attempt.
+        await env.claim_rounds(3)
+        assert len(env.sink.on("/x")) == len(attempts) == len(await env.attempts(eid))
 
     run(url, body, callback_retry_hours=0.6 / 3600)
 
@@ -403,7 +421,10 @@ def test_replay_sends_the_same_event_again(url: str) -> None:
 
 
 def test_lease_of_a_dead_worker_is_taken_over(url: str) -> None:
+    lease = 1.0
+
     async def body(env: Env) -> None:
+        claimed_at = time.time()  # the lease runs from the claim's clock reading, after this
         async with env.db.begin() as conn:
             eid = await enqueue_event(
                 conn,
@@ -416,14 +437,18 @@ def test_lease_of_a_dead_worker_is_taken_over(url: str) -> None:
                 ordering_key="lease",
             )
             # In the same transaction, so the live worker cannot see it first: a node claims it
-            # (lease 0.5 s) and dies.
+            # and dies.
             claimed = await repo.claim(
-                conn, "dead-node", 10, timedelta(seconds=0.5), postgres=env.db.is_postgres
+                conn, "dead-node", 10, timedelta(seconds=lease), postgres=env.db.is_postgres
             )
         assert [c.id for c in claimed] == [eid]
-        await asyncio.sleep(0.2)
-        assert env.sink.requests == []  # still leased to the dead node
+        await env.claim_rounds(2)  # the live worker looked at least twice...
+        if time.time() < claimed_at + lease:
+            assert env.sink.requests == []  # ...and left it to the dead node's lease
         await env.wait_status(eid, repo.DELIVERED, timeout=5)
+        # Taken over once the lease had passed, not before.
+        (req,) = env.sink.requests
+        assert req.at >= claimed_at + lease, req.at - claimed_at
 
     run(url, body)
 
@@ -478,7 +503,18 @@ def test_two_workers_share_the_outbox_without_double_sends(url: str) -> None:
                 w.wake()
         total = n_keys * per_key
         await env.wait(lambda: len(env.sink.requests) >= total, timeout=30)
-        await asyncio.sleep(0.3)
+
+        async def all_delivered() -> bool:
+            async with env.db.connect() as conn:
+                return await repo.count_by_status(conn) == {repo.DELIVERED: total}
+
+        deadline = time.monotonic() + 30
+        while not await all_delivered():
+            assert time.monotonic() < deadline, "not every event was recorded as delivered"
+            await asyncio.sleep(0.02)
+        # Every event is final and both workers ran whole claims since holding nothing: no
+        # send is still to come, so what the receiver has is everything.
+        await env.claim_rounds(1)
         got = [r.headers["X-OpenBand-Event-Id"] for r in env.sink.requests]
         assert env.sink.overlaps == []
         assert len(got) == total and len(set(got)) == total  # each exactly once
@@ -502,7 +538,7 @@ def test_stop_releases_unsent_claims(url: str) -> None:
         sink = await Sink().start()
         sink.script("/s", ["sleep:0.5"])
         env = Env(settings, db, sink)
-        worker = DeliveryWorker(settings, db)
+        worker = DeliveryWorker(settings, db, sealer=SEALER)
         env.workers = [worker]
         worker.start()
         try:

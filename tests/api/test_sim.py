@@ -1,13 +1,13 @@
-"""The simulator control API (/sim/v1) and, when messaging is wired, the simulated network end to
-end: apps text handsets, handsets text apps, two accounts text each other on-net."""
+"""The simulator control API (/sim/v1), in-process on each backend: its rules, validation and
+scoping. The simulated network end to end (over HTTP to a live server) is in
+tests/e2e/test_simulator_e2e.py."""
 
 from __future__ import annotations
 
 import base64
 import itertools
-import json
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,6 @@ from openband.network.messaging import InboundMessage, StatusReport
 from openband.network.sim import CARRIER_NAME
 from openband.store.db import Database
 from openband.store.schema import phone_numbers
-from tests.support.dashboard import provision
 from tests.support.harness import Account, Harness
 from tests.support.webhook_sink import Sink
 
@@ -348,197 +347,5 @@ def test_handset_messages_query_validation(account: Account) -> None:
     err(c.get(f"{SIM}/handsets/abc/messages", auth=account.auth), 400)
 
 
-# --- end to end with core/messaging ---------------------------------------------------------------
-
-APP = (
-    "<Application><ServiceType>Messaging-V2</ServiceType><AppName>sim</AppName>"
-    "<InboundCallbackUrl>{inbound}</InboundCallbackUrl>"
-    "<OutboundCallbackUrl>{outbound}</OutboundCallbackUrl></Application>"
-)
-SMS = (
-    "<SipPeerSmsFeature><SipPeerSmsFeatureSettings><TollFree>true</TollFree>"
-    "<ShortCode>true</ShortCode><Protocol>HTTP</Protocol><Zone1>true</Zone1>"
-    "</SipPeerSmsFeatureSettings><HttpSettings /></SipPeerSmsFeature>"
-)
-MMS = (
-    "<MmsFeature><MmsSettings><Protocol>HTTP</Protocol></MmsSettings>"
-    "<Protocols><HTTP><HttpSettings /></HTTP></Protocols></MmsFeature>"
-)
-
-
-@dataclass
-class App:
-    acct: Account
-    app_id: str
-    numbers: list[str]
-    sink: Sink
-    tag: str
-
-    def send(self, to: str | list[str], text: str = "hi", **extra: Any) -> str:
-        body = {"applicationId": self.app_id, "from": self.numbers[0],
-                "to": [to] if isinstance(to, str) else to, "text": text, **extra}  # fmt: skip
-        r = self.acct.client.post(
-            f"/api/v2/users/{self.acct.account_id}/messages", json=body, auth=self.acct.auth
-        )
-        assert r.status_code == 202, r.text
-        return str(r.json()["id"])
-
-    def recipient(self, message_id: str, to: str) -> dict[str, Any] | None:
-        r = self.acct.client.get(
-            f"/api/v2/users/{self.acct.account_id}/messages",
-            params={"messageId": message_id},
-            auth=self.acct.auth,
-        )
-        assert r.status_code == 200, r.text
-        return next((m for m in r.json()["messages"] if m["destinationTn"] == to), None)
-
-    def wait_status(self, message_id: str, to: str, status: str, timeout: float = 15) -> dict:  # type: ignore[type-arg]
-        self.acct.harness.wait_for(
-            lambda: (self.recipient(message_id, to) or {}).get("messageStatus") == status, timeout
-        )
-        return self.recipient(message_id, to)  # type: ignore[return-value]
-
-    def callbacks(self, kind: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for req in self.sink.on(f"/{self.tag}/{kind}"):
-            out.extend(json.loads(req.body))
-        return out
-
-
-@pytest.fixture
-def messaging(harness: Harness) -> Iterator[Any]:
-    sink: Sink = harness.client.portal.call(Sink().start)  # type: ignore[union-attr]
-
-    def make(acct: Account) -> App:
-        tag = secrets.token_hex(4)
-        r = acct.dash("POST", "/applications", APP.format(
-            inbound=sink.url(f"/{tag}/in"), outbound=sink.url(f"/{tag}/status")))  # fmt: skip
-        assert r.status_code == 201, r.text
-        app_id = r.headers["location"].rsplit("/", 1)[1]
-        site, peer = provision(acct)
-        base = f"/sites/{site}/sippeers/{peer}/products/messaging"
-        assert acct.dash("POST", f"{base}/features/sms", SMS).status_code == 201
-        assert acct.dash("POST", f"{base}/features/mms", MMS).status_code == 201
-        link = f"<ApplicationsSettings><HttpMessagingV2AppId>{app_id}</HttpMessagingV2AppId></ApplicationsSettings>"
-        r = acct.dash("PUT", f"{base}/applicationSettings", link)
-        assert r.status_code in (200, 201), r.text
-        tns = [platform_tn(), platform_tn()]
-        own(acct, *tns, site=site, peer=peer)
-        return App(acct, app_id, tns, sink, tag)
-
-    try:
-        yield make
-    finally:
-        harness.client.portal.call(sink.stop)  # type: ignore[union-attr]
-
-
-def test_e2e_app_texts_a_handset(account: Account, messaging: Any) -> None:
-    app: App = messaging(account)
-    h = handset()
-    mid = app.send(h, "hello handset")
-    app.wait_status(mid, h, "DELIVERED")
-    rows = account.client.get(f"{SIM}/handsets/{h}/messages", auth=account.auth).json()
-    (row,) = rows["messages"]
-    assert row["direction"] == "received" and row["messageId"] == mid
-    assert row["text"] == "hello handset" and row["from"] == app.numbers[0]
-    account.harness.wait_for(
-        lambda: any(e["type"] == "message-delivered" for e in app.callbacks("status"))
-    )
-    delivered = next(e for e in app.callbacks("status") if e["type"] == "message-delivered")
-    assert delivered["to"] == h and delivered["message"]["id"] == mid
-
-
-@pytest.mark.parametrize(("line", "code"), [("0101", 4720), ("0102", 4775), ("0106", 4432)])
-def test_e2e_reserved_numbers_fail(account: Account, messaging: Any, line: str, code: int) -> None:
-    app: App = messaging(account)
-    h = f"+1202555{line}"
-    mid = app.send(h)
-    got = app.wait_status(mid, h, "FAILED")
-    assert got["errorCode"] == code
-    account.harness.wait_for(
-        lambda: any(e["type"] == "message-failed" for e in app.callbacks("status"))
-    )
-    (failed,) = [e for e in app.callbacks("status") if e["type"] == "message-failed"]
-    assert failed["errorCode"] == code and failed["to"] == h
-
-
-def test_e2e_scripted_handset_and_auto_reply(account: Account, messaging: Any) -> None:
-    app: App = messaging(account)
-    h = handset()
-    r = account.client.put(f"{SIM}/handsets/{h}", json={"autoReply": "got: {text}"},
-                           auth=account.auth)  # fmt: skip
-    assert r.status_code == 200
-    mid = app.send(h, "ping")
-    app.wait_status(mid, h, "DELIVERED")
-    account.harness.wait_for(lambda: bool(app.callbacks("in")))
-    (event,) = app.callbacks("in")
-    assert event["type"] == "message-received" and event["message"]["text"] == "got: ping"
-    assert event["message"]["from"] == h and event["to"] == app.numbers[0]
-    dirs = account.client.get(f"{SIM}/handsets/{h}/messages", auth=account.auth).json()
-    assert [m["direction"] for m in dirs["messages"]] == ["received", "sent"]
-
-
-def test_e2e_handset_texts_the_app(account: Account, messaging: Any) -> None:
-    app: App = messaging(account)
-    h = handset()
-    r = account.client.post(
-        f"{SIM}/messages", json={"from": h, "to": app.numbers[1], "text": "hi app"},
-        auth=account.auth,
-    )  # fmt: skip
-    assert r.status_code == 202, r.text
-    (mid,) = r.json()["messageIds"]
-    account.harness.wait_for(lambda: bool(app.callbacks("in")))
-    (event,) = app.callbacks("in")
-    assert event["type"] == "message-received" and event["to"] == app.numbers[1]
-    assert event["message"]["id"] == mid and event["message"]["from"] == h
-    assert event["message"]["text"] == "hi app" and event["message"]["direction"] == "in"
-
-
-def test_e2e_two_accounts_text_on_net(
-    account: Account, other_account: Account, messaging: Any
-) -> None:
-    a: App = messaging(account)
-    b: App = messaging(other_account)
-    to = b.numbers[0]
-    mid = a.send(to, "hello neighbour")
-    a.wait_status(mid, to, "DELIVERED")
-    account.harness.wait_for(lambda: bool(b.callbacks("in")))
-    (event,) = b.callbacks("in")
-    assert (
-        event["message"]["from"] == a.numbers[0] and event["message"]["text"] == "hello neighbour"
-    )
-    # On-net traffic never shows up as a handset's.
-    log = account.client.get(f"{SIM}/handsets/{to}/messages", auth=account.auth).json()
-    assert log["messages"] == []
-
-
-def test_e2e_delays_are_durable_jobs(account: Account, messaging: Any) -> None:
-    app: App = messaging(account)
-    slow, failing = handset(), handset()
-    c = account.client
-    assert c.put(f"{SIM}/handsets/{slow}", json={"delaySeconds": 0.3}, auth=account.auth).is_success
-    body = {"mode": "fail", "errorCode": 4750, "delaySeconds": 0.2}
-    assert c.put(f"{SIM}/handsets/{failing}", json=body, auth=account.auth).is_success
-    m1, m2 = app.send(slow, "later"), app.send(failing, "doomed")
-    app.wait_status(m1, slow, "DELIVERED")
-    assert app.wait_status(m2, failing, "FAILED")["errorCode"] == 4750
-    assert [m["text"] for m in c.get(f"{SIM}/handsets/{slow}/messages", auth=account.auth).json()[
-        "messages"]] == ["later"]  # fmt: skip
-    assert c.get(f"{SIM}/handsets/{failing}/messages", auth=account.auth).json()["messages"] == []
-
-
-def test_e2e_group_reaches_on_net_once(
-    account: Account, other_account: Account, messaging: Any
-) -> None:
-    a: App = messaging(account)
-    b: App = messaging(other_account)
-    h = handset()
-    mid = a.send([b.numbers[0], h, b.numbers[1]], "group hello")
-    for to in (b.numbers[0], h, b.numbers[1]):
-        a.wait_status(mid, to, "DELIVERED")
-    account.harness.wait_for(lambda: len(b.callbacks("in")) >= 2)
-    events = b.callbacks("in")
-    assert sorted(e["to"] for e in events) == sorted(b.numbers)  # one copy per platform number
-    assert all(set(e["message"]["to"]) == {b.numbers[0], h, b.numbers[1]} for e in events)
-    rows = account.client.get(f"{SIM}/handsets/{h}/messages", auth=account.auth).json()
-    assert [m["text"] for m in rows["messages"]] == ["group hello"]
+# --- end to end -----------------------------------------------------------------------------------
+# Over HTTP to a live `openband serve` on each backend: tests/e2e/test_simulator_e2e.py.

@@ -80,23 +80,25 @@ def _run_driver_now(cmd: list[str], server: LiveServer, env: dict[str, str] | No
     return result
 
 
+# The drivers' fixtures take `live_server` as an argument (not getfixturevalue): it is
+# parametrised over the backends, so every compat test runs against SQLite and PostgreSQL.
+
+
 @pytest.fixture(scope="module")
-def numbers_py(request: pytest.FixtureRequest) -> dict:
+def numbers_py(live_server: LiveServer) -> dict:
     """Run drivers/numbers_py.py with bandwidth-numbers-sdk==1.2.0's own interpreter."""
     python = NUMBERS_VENV / "bin" / "python"
     if not python.exists():
         missing_tool(f"{python} missing: run `bash tests/compat/install.sh`")
-    server: LiveServer = request.getfixturevalue("live_server")
-    return _run_driver([str(python), str(DRIVERS / "numbers_py.py")], server)
+    return _run_driver([str(python), str(DRIVERS / "numbers_py.py")], live_server)
 
 
 @pytest.fixture(scope="module")
-def numbers_node(request: pytest.FixtureRequest) -> dict:
+def numbers_node(live_server: LiveServer) -> dict:
     """Run drivers/numbers_node.js with @bandwidth/numbers@2.0.0 from tests/compat/node_modules."""
     node = shutil.which("node")
     if node is None:
         missing_tool("`node` not found: the Node.js compat tests need Node.js and npm")
     if not (NODE_MODULES / "@bandwidth" / "numbers").is_dir():
         missing_tool("@bandwidth/numbers not installed: run `bash tests/compat/install.sh`")
-    server: LiveServer = request.getfixturevalue("live_server")
-    return _run_driver([str(node), str(DRIVERS / "numbers_node.js")], server)
+    return _run_driver([str(node), str(DRIVERS / "numbers_node.js")], live_server)

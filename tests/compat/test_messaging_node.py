@@ -21,7 +21,7 @@ from tests.compat.test_messaging_py import (
     check_handset_to_platform,
     run_messaging_driver,
 )
-from tests.support.live import missing_tool
+from tests.support.live import LiveServer, missing_tool
 
 pytestmark = [pytest.mark.compat, pytest.mark.xdist_group("compat")]
 
@@ -29,13 +29,13 @@ ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
 @pytest.fixture(scope="module")
-def messaging_node_run(request: pytest.FixtureRequest) -> tuple[MessagingSetup, dict]:
+def messaging_node_run(live_server: LiveServer) -> tuple[MessagingSetup, dict]:
     node = shutil.which("node")
     if node is None:
         missing_tool("`node` not found: the Node.js compat tests need Node.js and npm")
     if not (NODE_MODULES / "bandwidth-sdk").is_dir():
         missing_tool("npm bandwidth-sdk not installed: run `bash tests/compat/install.sh`")
-    return run_messaging_driver(request, [node, str(DRIVERS / "messaging_node.js")], "node")
+    return run_messaging_driver(live_server, [node, str(DRIVERS / "messaging_node.js")], "node")
 
 
 @pytest.fixture(scope="module")

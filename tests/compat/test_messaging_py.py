@@ -279,9 +279,8 @@ atexit.register(_stop_sinks)
 
 
 def run_messaging_driver(
-    request: pytest.FixtureRequest, cmd: list[str], label: str
+    server: LiveServer, cmd: list[str], label: str
 ) -> tuple[MessagingSetup, dict]:
-    server: LiveServer = request.getfixturevalue("live_server")
     key = (cmd[-1], server.base_url)
     if key not in _SETUPS:
         sink = ThreadedSink()
@@ -292,11 +291,11 @@ def run_messaging_driver(
 
 
 @pytest.fixture(scope="module")
-def messaging_py_run(request: pytest.FixtureRequest) -> tuple[MessagingSetup, dict]:
+def messaging_py_run(live_server: LiveServer) -> tuple[MessagingSetup, dict]:
     python = SDK_VENV / "bin" / "python"
     if not python.exists():
         missing_tool(f"{python} missing: run `bash tests/compat/install.sh`")
-    return run_messaging_driver(request, [str(python), str(DRIVERS / "messaging_py.py")], "py")
+    return run_messaging_driver(live_server, [str(python), str(DRIVERS / "messaging_py.py")], "py")
 
 
 @pytest.fixture(scope="module")

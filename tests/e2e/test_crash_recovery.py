@@ -13,10 +13,16 @@ read, and a callback receiver on 127.0.0.1. What must hold for every message tha
 Requests that got no answer (in flight at the kill) may or may not have been accepted: they are
 only counted, never asserted on, beyond "no more unknown outcomes than unanswered requests".
 
-Timing: the messaging pump's claim lease is fixed at 60 s (core/messaging.py, Messaging.lease),
-so a recipient claimed by the killed process just before the kill is handed over only a minute
-later; the delivery worker's lease is callback_timeout_seconds * 9 + 30 s (39 s here). The test
-waits for both.
+The kill hits work in flight, and the test proves it: the database is read right after the kill
+(nothing writes to it until the restart, so this is its state at the kill), and it must hold
+recipients not yet final, callback events not yet delivered and jobs still to run. Each of those
+recipients reaches exactly one final outcome after the restart (one acknowledged final event),
+and each of those events is delivered. The receiver answers slowly (0.2 s), and the kill waits
+for a callback being answered: the sender hangs up mid-request, and that event is sent again.
+
+Timing: the messaging pump's claim lease is OPENBAND_LEASE_SECONDS (10 s here), so a recipient
+claimed by the killed process just before the kill is handed over 10 s later; the delivery
+worker's lease is callback_timeout_seconds * 9 + 30 s (39 s here). The test waits for both.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import httpx
 import pytest
 
 from tests.support.cluster import (
+    FINAL_STATUSES,
     FINAL_TYPES,
     Node,
     Receiver,
@@ -41,8 +48,11 @@ from tests.support.cluster import (
     handset,
     message_states,
     provision_messaging,
+    query,
     reserved,
     running,
+    settled,
+    unfinished,
     wait_until,
 )
 
@@ -51,10 +61,13 @@ pytestmark = [pytest.mark.slow]
 KILL_AFTER = 300  # accepted messages before the SIGKILL
 AFTER_RESTART = 60  # accepted messages after the restart
 SENDERS = 4  # client threads
-PUMP_LEASE = 60.0  # core/messaging.py Messaging.lease (hard-coded)
+PUMP_LEASE = 10.0  # OPENBAND_LEASE_SECONDS: the pump's (and the jobs') claims
+DELIVERY_LEASE = 1.0 * 9 + 30  # delivery/worker.py, with the 1 s callback timeout
 FINAL_TIMEOUT = PUMP_LEASE + 40.0
+RECEIVER_DELAY = 0.2  # seconds the receiver takes to answer each callback
 CREDS = ("cb-user", "cb-pass")
 ENV = {
+    "OPENBAND_LEASE_SECONDS": str(PUMP_LEASE),
     "OPENBAND_CALLBACK_TIMEOUT_SECONDS": "1",
     "OPENBAND_CALLBACK_RETRY_BASE_SECONDS": "0.2",
     "OPENBAND_CALLBACK_RETRY_MAX_SECONDS": "1",
@@ -167,12 +180,18 @@ def test_sigkill_mid_stream_loses_nothing_and_tells_each_outcome_once(
             stream = Stream(
                 node.base_url, acct.auth, acct.account_id, make_body(msg.app_id, msg.numbers[0])
             )
+            # A receiver that takes its time keeps callbacks in flight and an outbox backlog.
+            rx.delay = RECEIVER_DELAY
             stream.start()
             try:
                 wait_until(lambda: stream.count >= KILL_AFTER, 60, 0.01, "accepted messages")
+                wait_until(lambda: rx.in_flight() > 0, 10, 0.005, "callbacks being answered")
                 node.kill()
                 t_kill = time.monotonic()
+                t_kill_wall = time.time()
                 at_kill = stream.count
+                # Nothing writes to the database until the restart: this is the kill's moment.
+                in_flight = unfinished(url)
                 time.sleep(0.5)  # the clients see the dead server for a moment
                 node.start()  # same port, same database
                 wait_until(
@@ -183,6 +202,10 @@ def test_sigkill_mid_stream_loses_nothing_and_tells_each_outcome_once(
             accepted = dict(stream.accepted)
             assert node.starts == 2
             assert not stream.other, f"answers other than 202: {dict(stream.other)}"
+            # The kill hit work in flight: copies not final, events not delivered, timers due.
+            assert in_flight["recipients"], "no recipient was in flight at the kill"
+            assert in_flight["callbacks"], "no callback event was pending at the kill"
+            assert in_flight["jobs"], "no job (carrier timer) was waiting at the kill"
             expected = {
                 (mid, tn): kind for mid, kinds in accepted.items() for tn, kind in kinds.items()
             }
@@ -223,7 +246,19 @@ def test_sigkill_mid_stream_loses_nothing_and_tells_each_outcome_once(
 
             wait_until(all_told, 60, 0.5, "a final callback for every accepted recipient")
             t_told = time.monotonic()
-            time.sleep(1.5)  # any second, different final event would show up by now
+            # Everything that could still arrive has arrived: every recipient final, no event
+            # pending, no job left, no request being answered.
+            wait_until(lambda: settled(url, rx), DELIVERY_LEASE + 30, 0.5, "the work to settle")
+            final_rows = dict(
+                ((mid, to), status)
+                for mid, to, status in query(
+                    url, "SELECT message_id, recipient, status FROM message_recipients"
+                )
+            )
+            delivered_events = {
+                r[0]
+                for r in query(url, "SELECT id FROM callback_events WHERE status = 'delivered'")
+            }
         finals = rx.finals_by_recipient("/status")
         twice = {k: ids for k, ids in finals.items() if len(ids) > 1}
         assert not twice, f"recipients told their outcome by two different events: {twice}"
@@ -238,6 +273,21 @@ def test_sigkill_mid_stream_loses_nothing_and_tells_each_outcome_once(
         # Final events for messages we never saw accepted: only the unanswered requests' ones.
         unknown = {mid for mid, _ in finals} - set(accepted)
         assert len(unknown) <= stream.unanswered, (unknown, stream.unanswered)
+
+        # What the kill interrupted, accepted or not (a 202 lost with the connection): each such
+        # recipient reached one final state, told by exactly one event; each pending event was
+        # delivered after the restart.
+        for key in in_flight["recipients"]:
+            assert final_rows[key] in FINAL_STATUSES, (key, final_rows[key])
+            assert len(finals.get(key, ())) == 1, (key, finals.get(key))
+        acked = rx.acked_events("/status")
+        not_delivered = in_flight["callbacks"] - delivered_events
+        assert not not_delivered, f"events pending at the kill never delivered: {not_delivered}"
+        assert in_flight["callbacks"] <= set(acked), in_flight["callbacks"] - set(acked)
+        # Callbacks the receiver was answering when the sender died: sent again, acknowledged.
+        cut = {h.event_id for h in rx.callbacks("/status") if h.peer_gone and h.start < t_kill_wall}
+        assert cut, "no callback was being sent at the kill"
+        assert cut <= set(acked), cut - set(acked)
 
         # Redeliveries keep the event id and the exact body.
         bodies: dict[str, set[bytes]] = {}
@@ -263,6 +313,8 @@ def test_sigkill_mid_stream_loses_nothing_and_tells_each_outcome_once(
         redelivered = sum(1 for h in rx.callbacks("/status") if h.attempt > 0)
         print(
             f"{backend}: {len(accepted)} accepted ({at_kill} before the kill), "
+            f"in flight at the kill: {len(in_flight['recipients'])} recipients, "
+            f"{len(in_flight['callbacks'])} events, {len(in_flight['jobs'])} jobs; "
             f"{stream.unanswered} unanswered, {len(expected)} recipients, "
             f"{redelivered} redeliveries; kill at {t_kill - started:.1f}s, all final "
             f"{t_final - t_kill:.1f}s and all told {t_told - t_kill:.1f}s after the kill; "

@@ -38,7 +38,9 @@ from tests.support.cluster import (
     provision_messaging,
     reserved,
     running,
+    secret_keys_env,
     start_all,
+    wait_settled,
     wait_until,
 )
 
@@ -99,8 +101,9 @@ def test_two_nodes_share_the_outbox_and_take_over_a_dead_nodes_claims(tmp_path: 
     rng = random.Random()
     with database("postgres", tmp_path / "db") as url, Receiver() as rx:
         acct = create_account(url)
-        a = Node(tmp_path / "a", url, name="node-a", env={**ENV, "OPENBAND_WORKER_ID": "node-a"})
-        b = Node(tmp_path / "b", url, name="node-b", env={**ENV, "OPENBAND_WORKER_ID": "node-b"})
+        env = {**ENV, **secret_keys_env(url)}  # one sealing key for both nodes
+        a = Node(tmp_path / "a", url, name="node-a", env={**env, "OPENBAND_WORKER_ID": "node-a"})
+        b = Node(tmp_path / "b", url, name="node-b", env={**env, "OPENBAND_WORKER_ID": "node-b"})
         start_all(a, b)
         rx.watch(a)
         rx.watch(b)
@@ -125,7 +128,7 @@ def test_two_nodes_share_the_outbox_and_take_over_a_dead_nodes_claims(tmp_path: 
                 return all(k in finals for k in sent)
 
             wait_until(lambda: told(sent1), 30, 0.2, "phase 1 callbacks")
-            time.sleep(0.5)
+            wait_settled(url, rx)  # whatever could still arrive has arrived
             hits1 = rx.callbacks(PATH)
             per_event = Counter(h.event_id for h in hits1)
             assert not [e for e, n in per_event.items() if n > 1], "an event was POSTed twice"
@@ -173,7 +176,7 @@ def test_two_nodes_share_the_outbox_and_take_over_a_dead_nodes_claims(tmp_path: 
 
             wait_until(lambda: told(sent2), LEASE + 25, 0.5, "phase 2 callbacks after the kill")
             t_done = time.time()
-            time.sleep(0.5)
+            wait_settled(url, rx, LEASE + 25)
 
     hits = rx.callbacks(PATH)
     assert len(hits) > n_before

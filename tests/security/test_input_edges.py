@@ -153,3 +153,17 @@ def test_unmatched_routes_answer_in_the_family_shape(
     wrong_method = harness.client.delete("/health")
     assert wrong_method.status_code == 405
     assert wrong_method.json()["type"] == "method-not-allowed"
+
+
+def test_a_nul_in_the_basic_username_is_a_401(harness: Harness) -> None:
+    import base64
+
+    header = "Basic " + base64.b64encode(b"ali\x00ce:secret").decode()
+    for path, shape in (
+        ("/api/accounts/1", "xml"),
+        ("/api/v2/users/1/messages", "json"),
+        ("/sim/v1/handsets/+19845550123", "json"),
+    ):
+        r = harness.client.get(path, headers={"Authorization": header})
+        assert r.status_code == 401, (path, r.text)
+        assert ("xml" in r.headers["content-type"]) == (shape == "xml")

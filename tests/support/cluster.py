@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -72,6 +74,64 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
             drop_pg_schema(base, schema)
 
 
+def query(database_url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows of one read-only query on a node's database, from outside the nodes (the SQLite file
+    opened read-only, so no writer lock is ever taken; placeholders are `?`)."""
+    if database_url.startswith("sqlite"):
+        path = database_url.split(":///", 1)[1]
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            conn.execute("PRAGMA busy_timeout = 5000")
+            return [tuple(r) for r in conn.execute(sql, params)]
+    import psycopg
+
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as conn:
+        return [tuple(r) for r in conn.execute(sql.replace("?", "%s"), params)]  # type: ignore[arg-type]
+
+
+FINAL_STATUSES = ("DELIVERED", "FAILED")
+
+
+def unfinished(database_url: str) -> dict[str, set[Any]]:
+    """The work still to happen, read from the database: recipients on their way out
+    (message id, recipient), callback events still pending (event ids) and jobs (ids)."""
+    return {
+        "recipients": set(
+            query(
+                database_url,
+                # On their way out (inbound copies are RECEIVED, and stay so).
+                "SELECT message_id, recipient FROM message_recipients "
+                "WHERE status IN ('QUEUED', 'SENDING', 'SENT')",
+            )
+        ),
+        "callbacks": {
+            r[0]
+            for r in query(database_url, "SELECT id FROM callback_events WHERE status = 'pending'")
+        },
+        "jobs": {r[0] for r in query(database_url, "SELECT id FROM jobs")},
+    }
+
+
+def settled(database_url: str, rx: Receiver | None = None) -> bool:
+    """Nothing more can arrive: every recipient final, no callback event pending, no job
+    waiting (a carrier timer could still report), and the receiver answering no request."""
+    left = unfinished(database_url)
+    return not any(left.values()) and (rx is None or rx.in_flight() == 0)
+
+
+def wait_settled(database_url: str, rx: Receiver | None = None, timeout: float = 30.0) -> None:
+    """Wait until `settled`; on timeout, say what was left."""
+    try:
+        wait_until(lambda: settled(database_url, rx), timeout, 0.1, "the work to settle")
+    except AssertionError:
+        left = {k: sorted(v, key=str)[:5] for k, v in unfinished(database_url).items() if v}
+        jobs = query(database_url, "SELECT kind, ref, run_at FROM jobs ORDER BY id LIMIT 5")
+        busy = rx.in_flight() if rx is not None else 0
+        raise AssertionError(
+            f"not settled after {timeout:.0f}s: {left}; jobs {jobs}; {busy} requests open"
+        ) from None
+
+
 # --- processes ---------------------------------------------------------------------------------
 
 
@@ -96,6 +156,15 @@ def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     )
     env.update(extra or {})
     return env
+
+
+def secret_keys_env(database_url: str) -> dict[str, str]:
+    """A sealing key for every node of one database to share (OPENBAND_SECRET_KEYS), derived
+    from the database's URL. Put it in the env of nodes started from different directories:
+    each would otherwise generate a key file of its own and refuse the others' sealed secrets
+    (with SQLite the key file is beside the database, so one is shared anyway)."""
+    key = base64.urlsafe_b64encode(hashlib.sha256(database_url.encode()).digest()).decode()
+    return {"OPENBAND_SECRET_KEYS": orjson.dumps([key]).decode()}
 
 
 def create_account(database_url: str, account: Account | None = None) -> Account:
@@ -296,6 +365,7 @@ class Receiver:
         self.hits: list[Hit] = []
         self.scripts: dict[str, list[str]] = {}
         self.files: dict[str, tuple[bytes, str]] = {}
+        self.stalls: dict[str, int] = {}
         self.delay = 0.0
         self.port = 0
         self._attempts: Counter[str] = Counter()
@@ -360,8 +430,10 @@ class Receiver:
         """Name the requests of any process (e.g. a node's delivery process)."""
         self._watched[pid] = name
 
-    def serve_file(self, path: str, content: bytes, content_type: str) -> str:
+    def serve_file(self, path: str, content: bytes, content_type: str, stall: int = 0) -> str:
+        """Serve `content` at `path`; its first `stall` GETs hang until the fetcher gives up."""
         self.files[path] = (content, content_type)
+        self.stalls[path] = stall
         return self.url(path)
 
     # --- reading what arrived ---
@@ -398,8 +470,7 @@ class Receiver:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if request.method == "GET" and request.path in self.files:
-            content, ctype = self.files[request.path]
-            return web.Response(body=content, content_type=ctype)
+            return await self._file(request)
         body = await request.read()
         eid = request.headers.get("X-OpenBand-Event-Id", "")
         key = eid or f"{request.path}#{len(self.hits)}"
@@ -442,6 +513,32 @@ class Receiver:
             if eid:
                 with self._lock:
                     self._in_flight[eid] -= 1
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        """A GET of a served file, recorded as a hit; the first `stall` GETs of the path get no
+        answer until the fetcher hangs up (a media fetch in progress when its node dies)."""
+        content, ctype = self.files[request.path]
+        with self._lock:
+            n = self._attempts[request.path]
+            self._attempts[request.path] += 1
+            hit = Hit(request.path, "GET", "", dict(request.headers), b"", time.time(), attempt=n)
+            hit.sender = self._sender_of(request)
+            self.hits.append(hit)
+        try:
+            if n < self.stalls.get(request.path, 0):
+                await self._wait(request, hit, 600)
+                hit.peer_gone = True
+                hit.answer = "none"
+                return web.Response(status=503)
+            hit.answer = "200"
+            return web.Response(body=content, content_type=ctype)
+        finally:
+            hit.end = time.time()
+
+    def fetches(self, path: str) -> list[Hit]:
+        """Every GET of a served file (finished or not), in arrival order."""
+        with self._lock:
+            return [h for h in self.hits if h.method == "GET" and h.path == path]
 
     async def _wait(self, request: web.Request, hit: Hit, seconds: float) -> None:
         """Sleep, but stop early when the sender hangs up (its timeout, or it died)."""

@@ -1,17 +1,19 @@
 """A real `openband serve` subprocess for the compatibility and end-to-end tests.
 
 The server is started exactly as a user would run it: the account is created first with
-`openband accounts create`, then `openband serve --port … --database sqlite:///…` runs on a free
-loopback port with OPENBAND_DEV_ACCOUNT=false. Its stderr/stdout go to a log file that is
-attached to the report of every failing test that used it (see `attach_server_log`).
+`openband accounts create`, then `openband serve --port … --database …` runs on a free loopback
+port with OPENBAND_DEV_ACCOUNT=false. Its stderr/stdout go to a log file that is attached to the
+report of every failing test that used it (see `attach_server_log`).
 
-Fixture: `live_server` (one server per test process, shared by every module that imports the
-fixture into its conftest.py).
+Fixture: `live_server`, parametrised over the backends (SQLite, and PostgreSQL in a schema of its
+own): one server per backend and test process, shared by every module that imports the fixture
+into its conftest.py.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import signal
@@ -24,6 +26,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.support.backends import create_pg_schema, drop_pg_schema, postgres_base_url
 
 ACCOUNT_ID = "9900000"
 USERNAME = "iris-user"
@@ -81,6 +85,8 @@ class LiveServer:
     api_token: str = API_TOKEN
     api_secret: str = API_SECRET
     log_shown_for: set[str] = field(default_factory=set)
+    backend: str = "sqlite"
+    pg_schema: str = ""  # dropped when the server is stopped for good
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -107,6 +113,9 @@ class LiveServer:
             OPENBAND_DEV_ACCOUNT="false",
             OPENBAND_WORKER_POLL_SECONDS="0.05",
             OPENBAND_LOG_LEVEL="INFO",
+            # The CLI and the server find one key (and whatever else lives there) in one place,
+            # with PostgreSQL too (whose default is ./var of each process's directory).
+            OPENBAND_DATA_DIR=str(self.workdir),
             PYTHONUNBUFFERED="1",
         )
         return env
@@ -188,6 +197,8 @@ class LiveServer:
 
 
 _SHARED: dict[str, LiveServer] = {}
+_PG = postgres_base_url()  # None: PostgreSQL is skipped (never under CI, where it is an error)
+BACKENDS = ["sqlite"] + (["postgres"] if _PG else [])
 
 
 def stop_shared_servers() -> None:
@@ -199,35 +210,56 @@ def stop_shared_servers() -> None:
         rc = server.proc.returncode if server.proc else None
         if rc not in (0, -signal.SIGTERM, None):
             sys.stderr.write(f"\nopenband serve exited with {rc}; log tail:\n{server.log_tail()}\n")
+        if server.pg_schema and _PG:
+            with contextlib.suppress(Exception):
+                drop_pg_schema(_PG, server.pg_schema)
 
 
 atexit.register(stop_shared_servers)
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
-    """One server per test process, started on first use and stopped when the process exits.
+def shared_server(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, name: str = "live"
+) -> LiveServer:
+    """The test process's server `name` of `backend`, started on first use (again if it died).
+    Suites that change what others rely on (the contract fuzzer) take a name of their own."""
+    key = f"{name}-{backend}"
+    server = _SHARED.get(key)
+    if server is None or server.proc is None or server.proc.poll() is not None:
+        workdir = tmp_path_factory.mktemp(key)
+        if backend == "sqlite":
+            server = LiveServer(workdir, backend=backend)
+        else:
+            assert _PG is not None
+            url, schema = create_pg_schema(_PG)
+            server = LiveServer(workdir, database_url=url, backend=backend, pg_schema=schema)
+        _SHARED[key] = server
+        server.start()
+    return server
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def live_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> LiveServer:
+    """One server per backend and test process, started on first use and stopped when the
+    process exits.
 
     It is deliberately not torn down with the fixture: pytest-xdist tears session fixtures down
     whenever a worker's queue runs empty, and each restart costs seconds of startup.
     """
-    server = _SHARED.get("default")
-    if server is None or server.proc is None or server.proc.poll() is not None:
-        server = LiveServer(tmp_path_factory.mktemp("live"))
-        _SHARED["default"] = server
-        server.start()
-    return server
+    return shared_server(request.param, tmp_path_factory)
 
 
 def attach_server_log(item: pytest.Item, report: pytest.TestReport) -> None:
     """Add the live server's log tail to a failed test's report (hook it in the conftest.py)."""
     if not report.failed:
         return
-    server = getattr(item, "funcargs", {}).get("live_server") or _SHARED.get("default")
+    server = getattr(item, "funcargs", {}).get("live_server")
     if not isinstance(server, LiveServer):
         return
-    # Once per test module: the drivers make all their requests in one module-scoped run.
-    module = item.nodeid.split("::")[0]
+    # Once per test module and server: the drivers make all their requests in one run.
+    module = f"{item.nodeid.split('::')[0]} ({server.backend})"
     if module in server.log_shown_for:
         report.sections.append(("openband serve log", f"(see the first failure in {module})"))
         return

@@ -84,6 +84,7 @@ def provision_sender(
                 conn,
                 acct.account_id,
                 prov.ApplicationInput(service_type="Messaging-V2", name="msg app", config=cfg),
+                sealer=acct.harness.app.state.platform.sealer,  # the server's: its sink opens
             )
             site = await prov.create_site(
                 conn, acct.account_id, prov.SiteInput(name="site", address=ADDRESS)

@@ -8,6 +8,10 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openband.delivery import outbox
+from openband.sealing import Sealer, generate_key
+
+# Seals the test events' passwords and signing secrets: workers that deliver them open with it.
+SEALER = Sealer([generate_key()])
 
 
 async def enqueue_event(
@@ -24,6 +28,7 @@ async def enqueue_event(
     signing_secret: str | None = None,
     array: bool = True,
     retry_hours: float = outbox.DEFAULT_RETRY_HOURS,
+    sealer: Sealer = SEALER,
 ) -> str:
     """One event; messaging bodies are a JSON array of events, voice ones a single object."""
     events = [body_events] if isinstance(body_events, dict) else body_events
@@ -45,6 +50,7 @@ async def enqueue_event(
                 signing_secret=signing_secret,
             )
         ],
+        sealer=sealer,
         retry_hours=retry_hours,
     )
     return eid

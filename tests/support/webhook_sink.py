@@ -34,12 +34,13 @@ class Sink:
     delay: float = 0.0  # every request waits this long (to widen overlap windows)
     _runner: web.AppRunner | None = None
     port: int = 0
+    host: str = "127.0.0.1"  # another loopback address (127.0.0.2) stands for a second machine
 
     def script(self, path: str, answers: list[str]) -> None:
         self.scripts[path] = answers
 
     def url(self, path: str = "/cb") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def on(self, path: str) -> list[Received]:
         return [r for r in self.requests if r.path == path]
@@ -52,7 +53,7 @@ class Sink:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        site = web.TCPSite(self._runner, self.host, port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self

@@ -159,6 +159,7 @@ def test_config_keys_are_todays_stored_keys() -> None:
         "call_initiated_fallback_creds",
         "requested_callback_types",
         "callback_timeout",
+        "signing_secret",  # OpenBand's <OpenBandSigningSecret>
     }
     assert len(CONFIG_KEYS) == len(set(CONFIG_KEYS))
 

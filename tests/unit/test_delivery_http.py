@@ -5,6 +5,7 @@ import base64
 import time
 
 import pytest
+from aiohttp import web
 
 from openband.delivery import signing
 from openband.delivery.http import HttpClient
@@ -83,13 +84,51 @@ def test_network_failures_never_raise() -> None:
 
 
 def test_large_answer_is_not_read_whole() -> None:
-    async def body(sink: Sink, client: HttpClient) -> None:
-        sink.script("/cb", ["big"])
-        assert (await client.post_json(sink.url("/cb"), b"[]")).status == 200
-        sink.script("/cb", ["200"])
-        assert (await client.post_json(sink.url("/cb"), b"[]")).status == 200
+    """A receiver answering 200 with an endless body: the attempt is over (200) once the status
+    is in, and the client hangs up instead of reading on. Reading the whole answer would never
+    end: the attempt would run into its timeout."""
+    written = 0
+    hung_up = asyncio.Event()
 
-    run(body)
+    async def endless(request: web.Request) -> web.StreamResponse:
+        nonlocal written
+        await request.read()
+        resp = web.StreamResponse()
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        try:
+            while True:  # ends only when the client hangs up
+                await resp.write(b"x" * 65536)
+                written += 65536
+        except (ConnectionError, RuntimeError):
+            hung_up.set()
+        return resp
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def go() -> None:
+        app = web.Application()
+        app.router.add_post("/endless", endless)
+        app.router.add_post("/ok", ok)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        client = HttpClient(UrlPolicy.build(allow_loopback=True))
+        try:
+            res = await client.post_json(f"http://127.0.0.1:{port}/endless", b"[]", timeout=5)
+            assert res.status == 200 and res.error is None, res
+            await asyncio.wait_for(hung_up.wait(), 5)  # the client closed the connection
+            assert written < 32 * 1024 * 1024  # bounded by socket buffers, not the answer
+            # The pool is still usable: the next attempt gets a fresh connection.
+            assert (await client.post_json(f"http://127.0.0.1:{port}/ok", b"[]")).status == 200
+        finally:
+            await client.close()
+            await runner.cleanup()
+
+    asyncio.run(go())
 
 
 def test_keep_alive_reuses_connections() -> None:

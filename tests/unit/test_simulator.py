@@ -1,12 +1,12 @@
 """The simulated phone network: behaviour resolution, reserved numbers, and submit/inbound flows
-against a fake CarrierSink (recording reports, inbound messages and timers) on a migrated SQLite
-database."""
+against a fake CarrierSink (recording reports, inbound messages and timers) on a migrated
+database of each backend (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -21,8 +21,9 @@ from openband.network import messaging_errors as codes
 from openband.network import sim
 from openband.network.messaging import InboundMessage, OutboundMessage, StatusReport
 from openband.store import simulator as store
-from openband.store.db import Database, migrate
+from openband.store.db import Database
 from openband.store.schema import accounts, phone_numbers, sim_handset_messages
+from tests.support.backends import backends, migrated_database
 
 # --- pure rules ----------------------------------------------------------------------------------
 
@@ -140,11 +141,17 @@ PLATFORM2 = "+19195551001"
 OTHER_TN = "+19195551002"
 
 
-@pytest.fixture(scope="module")
-def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{Path(tmp_path_factory.mktemp('sim')) / 'sim.db'}"
-    migrate(url)
+@pytest.fixture(scope="module", params=backends())
+def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated database on each backend, with two accounts and their numbers."""
+    with migrated_database(request.param, Path(tmp_path_factory.mktemp("sim")), "sim.db") as url:
+        _seed(url)
+        yield url
 
+
+def _seed(url: str) -> None:
     async def seed(conn: AsyncConnection) -> None:
         ts = now()
         for acct in (ACCT, OTHER):
@@ -163,7 +170,6 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
             )
 
     _run(url, seed)
-    return url
 
 
 def _run(url: str, fn: Callable[[AsyncConnection], Awaitable[object]]) -> object:

@@ -8,6 +8,7 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from openband.config import Settings
+from openband.delivery.fetch import FetchDenied, Fetcher, FetchError
 from openband.delivery.http import HttpClient
 from openband.delivery.ssrf import PolicyResolver, UrlDenied, UrlPolicy, classify
 from tests.support.webhook_sink import Sink
@@ -255,22 +256,138 @@ def test_hostname_resolving_to_loopback_is_blocked_at_connect_time_in_production
     asyncio.run(go())
 
 
-def test_rebinding_answer_is_checked_on_every_lookup() -> None:
+def test_an_allow_listed_name_may_resolve_anywhere() -> None:
     async def go() -> None:
         sink = await Sink().start()
-        # First a harmless public-looking answer... then the attacker flips it to loopback.
         fake = FakeResolver({"flip.example": ["127.0.0.1"]})
         client = HttpClient(UrlPolicy.build(allow=["flip.example"]), resolver=fake)
+        strict = HttpClient(UrlPolicy.build(), resolver=fake)
         try:
             url = f"http://flip.example:{sink.port}/cb"
             assert (await client.post_json(url, b"[]")).status == 200  # allow-listed by name
-            strict = HttpClient(UrlPolicy.build(), resolver=fake)
             res = await strict.post_json(url, b"[]")
             assert res.status is None and "loopback" in (res.error or "")
-            await strict.close()
+            assert len(sink.requests) == 1
         finally:
+            await strict.close()
             await client.close()
             await sink.stop()
+
+    asyncio.run(go())
+
+
+# --- DNS rebinding: the attacker's name server changes its answer --------------------------------
+#
+# Two loopback addresses play two machines: 127.0.0.2 is "the attacker's public server" (the policy
+# allow-lists 127.0.0.2/32, as it would let a global address through) and 127.0.0.1 is "the internal
+# service" (loopback, refused: allow_loopback is off). A sink listens on each.
+
+OUTSIDE, INSIDE = "127.0.0.2", "127.0.0.1"
+REBIND_POLICY = UrlPolicy.build(allow=[f"{OUTSIDE}/32"])
+
+
+class RebindingResolver(AbstractResolver):
+    """An attacker's name server: the first answer for a name is harmless, every later one
+    points inside (a zero TTL makes real resolvers ask again each time)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        self.calls += 1
+        addr = OUTSIDE if self.calls == 1 else INSIDE
+        return [
+            ResolveResult(
+                hostname=host, host=addr, port=port, family=socket.AF_INET, proto=0, flags=0
+            )
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+async def _sinks_on_one_port() -> tuple[Sink, Sink]:
+    """An internal service and an outside server on the same port of the two addresses."""
+    for _ in range(20):
+        inside = await Sink(host=INSIDE).start()
+        try:
+            outside = await Sink(host=OUTSIDE).start(inside.port)
+        except OSError:  # that port is taken on 127.0.0.2: try another
+            await inside.stop()
+            continue
+        return inside, outside
+    raise RuntimeError("no port free on both loopback addresses")
+
+
+async def _request(kind: str, client: HttpClient | Fetcher, url: str) -> str:
+    """'ok' (a 2xx answer), 'denied' (the policy refused) or what else happened."""
+    if kind == "callbacks":
+        assert isinstance(client, HttpClient)
+        res = await client.post_json(url, b"[]", timeout=5)
+        if res.ok:
+            return "ok"
+        return "denied" if (res.error or "").startswith("denied") else f"failed: {res.error}"
+    assert isinstance(client, Fetcher)
+    try:
+        await client.fetch(url, timeout=5)
+    except FetchDenied:
+        return "denied"
+    except FetchError as exc:
+        return f"failed: {exc}"
+    return "ok"
+
+
+def _client(kind: str, resolver: AbstractResolver) -> HttpClient | Fetcher:
+    if kind == "callbacks":
+        return HttpClient(REBIND_POLICY, resolver=resolver)
+    return Fetcher(REBIND_POLICY, resolver=resolver)
+
+
+@pytest.mark.parametrize("kind", ["callbacks", "fetches"])
+def test_rebinding_between_check_and_connect_does_not_reach_inside(kind: str) -> None:
+    """The policy's lookup is the connection's: a second lookup after the check would get the
+    inside address."""
+
+    async def go() -> None:
+        inside, outside = await _sinks_on_one_port()
+        resolver = RebindingResolver()
+        client = _client(kind, resolver)
+        try:
+            got = await _request(kind, client, f"http://rebind.example:{inside.port}/x")
+            assert inside.requests == [], "the request reached the internal service"
+            assert got == "ok" and len(outside.requests) == 1, got
+        finally:
+            await client.close()
+            await inside.stop()
+            await outside.stop()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("kind", ["callbacks", "fetches"])
+def test_a_name_that_passed_once_is_checked_again(kind: str) -> None:
+    """Passing the policy once earns a name no trust: its next answer, now inside, is refused.
+    (The second request goes to another port: the connector's DNS cache is per host and port,
+    and holds only answers the policy let through.)"""
+
+    async def go() -> None:
+        outside = await Sink(host=OUTSIDE).start()
+        inside = await Sink(host=INSIDE).start()
+        resolver = RebindingResolver()
+        client = _client(kind, resolver)
+        try:
+            first = await _request(kind, client, f"http://rebind.example:{outside.port}/x")
+            assert first == "ok" and len(outside.requests) == 1, first
+            second = await _request(kind, client, f"http://rebind.example:{inside.port}/x")
+            assert resolver.calls == 2  # the name was looked up again...
+            assert inside.requests == [], "the request reached the internal service"
+            assert second == "denied", second  # ...and its new answer refused
+        finally:
+            await client.close()
+            await inside.stop()
+            await outside.stop()
 
     asyncio.run(go())
 

@@ -34,7 +34,7 @@ from openband.clock import iso
 from openband.core import simulator as sim
 from openband.core.accounts import KIND_BASIC, Principal
 from openband.core.simulator import MAX_TEXT, RECEIVED, Behaviour, HandsetMessage, MediaItem
-from openband.errors import CoreError, InvalidInput
+from openband.errors import CoreError, InvalidInput, retry_after_header
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +179,7 @@ def _error(
     description: str,
     field_errors: list[dict[str, str]] | None = None,
     kind: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": kind or ERROR_TYPES.get(status, "error"),
@@ -186,7 +187,8 @@ def _error(
     }
     if field_errors:
         body["fieldErrors"] = field_errors
-    headers = {"WWW-Authenticate": 'Basic realm="OpenBand"'} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Basic realm="OpenBand"'}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -230,11 +232,16 @@ class SimRoute(APIRoute):
                 if not public:
                     await authenticate(request, KINDS)
                 if has_body:
-                    request = await _buffered(request)
+                    # Parsed whole (inline base64 media): the bytes such bodies hold at once are
+                    # bounded per process, a request beyond it refused with 503 (core/budget.py).
+                    with ctx(request).simulator.inflight.hold(_body_size(request)):
+                        return await handler(await _buffered(request))
                 return await handler(request)
             except CoreError as exc:
                 kind = exc.kind if exc.status in (413, 415) else None
-                return _error(exc.status, exc.description, kind=kind)
+                return _error(
+                    exc.status, exc.description, kind=kind, headers=retry_after_header(exc)
+                )
             except BodyTooLarge as exc:
                 return _error(413, str(exc))
             except RequestValidationError as exc:
@@ -245,11 +252,21 @@ class SimRoute(APIRoute):
         return wrapped
 
 
+def _body_cap(request: Request) -> int:
+    s = ctx(request).settings
+    return s.max_body_bytes + s.sim_max_media_bytes * 4 // 3
+
+
+def _body_size(request: Request) -> int:
+    """What the body may hold: its declared length (HTTP framing keeps it to that), else the
+    cap (a chunked body)."""
+    declared = request.headers.get("content-length", "")
+    return min(int(declared), _body_cap(request)) if declared.isdigit() else _body_cap(request)
+
+
 async def _buffered(request: Request) -> Request:
     """Read the body under the cap and check its type, then replay it to FastAPI's parser."""
-    c = ctx(request)
-    limit = c.settings.max_body_bytes + c.settings.sim_max_media_bytes * 4 // 3
-    body = await read_body(request, limit)
+    body = await read_body(request, _body_cap(request))
     content_type = request.headers.get("content-type", "")
     if (body or content_type) and not _is_json(content_type):
         raise UnsupportedMediaType(

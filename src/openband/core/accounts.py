@@ -5,6 +5,11 @@ An account has Dashboard/v2 credentials (username:password) and v1 Catapult ones
 compared in constant time. scrypt costs tens of milliseconds by design, so verified credentials are
 cached briefly; the cache key includes the stored hash, so a password change (a new salted hash)
 invalidates it at once in this process and within `credential_cache_seconds` in others.
+
+A check that the cache cannot answer runs on a bounded thread pool (core/verify_pool.py), never
+on the event loop; an unknown username is checked against a dummy hash, so it costs what a known
+one costs; and failures are counted per client address and per username (core/failure_limiter):
+past a threshold they are refused with a 429 before any scrypt runs. docs/security.md, "Signing in".
 """
 
 from __future__ import annotations
@@ -21,10 +26,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openband.core.cache import TtlCache
+from openband.core.failure_limiter import FailureLimiter, Rule, SignInThrottled
+from openband.core.verify_pool import VerifyPool
 from openband.errors import Conflict, InvalidInput, NotFound
 from openband.store import accounts as repo
 
 if TYPE_CHECKING:
+    from openband.config import Settings
     from openband.store.db import Database
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -33,14 +41,27 @@ _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 KIND_BASIC = "basic"
 KIND_V1 = "v1"
 
+# The failure limiter's kinds of key.
+BY_SOURCE = "source"
+BY_USERNAME = "username"
+
+
+def _encode(salt: bytes, digest: bytes) -> str:
+    b64 = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
 
 def hash_secret(secret: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(
         secret.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32
     )
-    b64 = base64.b64encode
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+    return _encode(salt, digest)
+
+
+# What an unknown username is checked against: the parameters of a real hash, so the check costs
+# the same, and an all-zero digest, which no secret is known to produce.
+DUMMY_HASH = _encode(b"openband-unknown", bytes(32))
 
 
 def verify_secret(secret: str, stored: str) -> bool:
@@ -81,12 +102,16 @@ class CredentialCache:
       CLI) is seen within that time; concurrent misses of one row share a single read, so an
       expiring row under load costs one query, not one per in-flight request;
     - verified (row hash, secret digest) pairs, so scrypt is paid once per ttl.
+
+    Anything else is checked on `pool`'s threads (the first two layers never leave the loop's
+    thread), an unknown principal against DUMMY_HASH.
     """
 
     ROW_SECONDS = 2.0
 
-    def __init__(self, ttl_seconds: float) -> None:
+    def __init__(self, ttl_seconds: float, pool: VerifyPool | None = None) -> None:
         self.ttl = ttl_seconds
+        self.pool = pool or VerifyPool()
         self._verified: dict[tuple[str, str, str, bytes], float] = {}
         # Row lookups are cached for a fraction of the TTL: password changes made by another
         # process (the CLI) are seen within that time.
@@ -132,22 +157,56 @@ class CredentialCache:
     async def authenticate(
         self, db: Database, kinds: tuple[str, ...], principal: str, secret: str
     ) -> Principal | None:
-        now = time.monotonic()
+        fp = hashlib.sha256(secret.encode()).digest()
+        rows: list[repo.CredentialRow] = []
         for kind in kinds:
             row = await self._row(db, kind, principal)
             if row is None:
                 continue
-            fp = hashlib.sha256(secret.encode()).digest()
-            key = (kind, principal, row.secret_hash, fp)
-            expiry = self._verified.get(key)
-            if expiry is not None and expiry > now:
-                return Principal(row.account_id, kind, principal)
-            if verify_secret(secret, row.secret_hash):
+            found = self._remembered([row], fp)
+            if found is not None:
+                return found  # verified recently: no check, no thread hop
+            rows.append(row)
+        if not rows:
+            # The same work and the same path as a known principal's wrong secret: one check,
+            # on the pool, which fails; shared with identical checks in flight, as a known
+            # principal's are (its key names the principal as a real hash would).
+            key = (f"{DUMMY_HASH}:{principal}", fp)
+            await self.pool.run(key, verify_secret, secret, DUMMY_HASH)
+            return None
+        for row in rows:
+            if await self.pool.run((row.secret_hash, fp), verify_secret, secret, row.secret_hash):
                 if len(self._verified) > 10_000:
                     self._verified.clear()
-                self._verified[key] = now + self.ttl
-                return Principal(row.account_id, kind, principal)
+                self._verified[(row.kind, principal, row.secret_hash, fp)] = (
+                    time.monotonic() + self.ttl
+                )
+                return Principal(row.account_id, row.kind, principal)
         return None
+
+    def verified(self, kinds: tuple[str, ...], principal: str, secret: str) -> Principal | None:
+        """The principal if these credentials were verified recently, from memory alone (no
+        read, no scrypt); None when that is not known."""
+        rows = []
+        for kind in kinds:
+            fresh, row = self._rows.get((kind, principal))
+            if fresh and row is not None:
+                rows.append(row)
+        return self._remembered(rows, hashlib.sha256(secret.encode()).digest())
+
+    def _remembered(self, rows: list[repo.CredentialRow], fp: bytes) -> Principal | None:
+        now = time.monotonic()
+        for row in rows:
+            expiry = self._verified.get((row.kind, row.principal, row.secret_hash, fp))
+            if expiry is not None and expiry > now:
+                return Principal(row.account_id, row.kind, row.principal)
+        return None
+
+    def forget(self, principal: str) -> None:
+        """Drop what was verified for `principal` (headers and pairs): it must be checked the
+        full way again."""
+        self._verified = {k: v for k, v in self._verified.items() if k[1] != principal}
+        self._headers = {h: v for h, v in self._headers.items() if v[2] != principal}
 
     async def _row(self, db: Database, kind: str, principal: str) -> repo.CredentialRow | None:
         async def load() -> repo.CredentialRow | None:
@@ -157,18 +216,69 @@ class CredentialCache:
         return await self._rows.get_or_load((kind, principal), load)
 
 
+def failure_limiter(s: Settings) -> FailureLimiter:
+    window = s.auth_failure_window_seconds
+    return FailureLimiter(
+        {
+            BY_SOURCE: Rule(s.auth_failures_per_source, window),
+            BY_USERNAME: Rule(s.auth_failures_per_username, window),
+        },
+        backoff=s.auth_backoff_seconds,
+        backoff_max=s.auth_backoff_max_seconds,
+        max_entries=s.auth_limiter_entries,
+    )
+
+
 class Accounts:
     """Authentication for every API family: HTTP Basic credentials checked against the stored
-    scrypt hashes, through the CredentialCache."""
+    scrypt hashes, through the CredentialCache, behind the failure limiter."""
 
-    def __init__(self, db: Database, credentials: CredentialCache) -> None:
+    def __init__(
+        self, db: Database, credentials: CredentialCache, limiter: FailureLimiter | None = None
+    ) -> None:
         self.db = db
         self.credentials = credentials
+        self.limiter = limiter
 
     async def authenticate(
-        self, kinds: tuple[str, ...], principal: str, secret: str
+        self, kinds: tuple[str, ...], principal: str, secret: str, source: str = ""
     ) -> Principal | None:
-        return await self.credentials.authenticate(self.db, kinds, principal, secret)
+        """The principal these credentials name, or None; `source` is the client's address.
+
+        Raises SignInThrottled (429) without checking the secret while the source or the
+        username is blocked, and VerifyPoolBusy (429) when too many checks are waiting."""
+        limiter = self.limiter
+        if limiter is None:
+            return await self.credentials.authenticate(self.db, kinds, principal, secret)
+        by_source, by_user = (BY_SOURCE, source), (BY_USERNAME, principal)
+        wait = max(limiter.blocked_for(by_source), limiter.blocked_for(by_user))
+        if wait > 0:
+            # Credentials verified moments ago cost nothing to accept (a neighbour behind the
+            # same address must not lock a working client out); a blocked username has none.
+            known = self.credentials.verified(kinds, principal, secret)
+            if known is not None:
+                return known
+            # A guess refused for its source still counts against the username, so a blocked
+            # source cannot go on testing guesses against the verified memory above.
+            self._failed_user(by_user)
+            raise SignInThrottled(wait)
+        found = await self.credentials.authenticate(self.db, kinds, principal, secret)
+        if found is None:
+            limiter.fail(by_source)
+            self._failed_user(by_user)
+        else:
+            limiter.reset(by_user)
+        return found
+
+    def _failed_user(self, key: tuple[str, str]) -> None:
+        assert self.limiter is not None
+        if self.limiter.fail(key):
+            # Blocked from now on: what was verified for it must not answer (the hot path's
+            # header cache included) until it signs in again after the block.
+            self.credentials.forget(key[1])
+
+    def close(self) -> None:
+        self.credentials.pool.close()
 
     def cached_header(self, header: str, kinds: tuple[str, ...]) -> Principal | None:
         return self.credentials.cached_header(header, kinds)

@@ -1,4 +1,5 @@
-"""Small in-process caches for hot-path lookups."""
+"""Small in-process caches for hot-path lookups, and the version that empties them when what
+they hold changes on any node."""
 
 from __future__ import annotations
 
@@ -16,11 +17,16 @@ class TtlCache:
     otherwise send every in-flight request to the database at once.
     """
 
-    def __init__(self, ttl: float, max_size: int = 20_000) -> None:
+    def __init__(
+        self, ttl: float, max_size: int = 20_000, generation: Generation | None = None
+    ) -> None:
         self.ttl = ttl
         self.max_size = max_size
         self._data: dict[Any, tuple[float, Any]] = {}
         self._loading: dict[Any, asyncio.Future[Any]] = {}
+        self.generation = generation
+        if generation is not None:
+            generation.watch(self)
 
     def get(self, key: Any) -> tuple[bool, Any]:
         hit = self._data.get(key)
@@ -36,6 +42,8 @@ class TtlCache:
         self._data[key] = (time.monotonic() + self.ttl, value)
 
     async def get_or_load(self, key: Any, load: Callable[[], Awaitable[Any]]) -> Any:
+        if self.generation is not None:
+            await self.generation.check()
         hit, value = self.get(key)
         if hit:
             return value
@@ -58,6 +66,42 @@ class TtlCache:
 
     def clear(self) -> None:
         self._data.clear()
+
+
+class Generation:
+    """A version in the database (store/versions) that every change to the cached facts bumps.
+
+    The caches watching it are emptied when it moves. It is read at most every `interval`
+    seconds, by one caller at a time (the others go on with what they hold): a change made in
+    any process or node is seen here within `interval` plus one read.
+    """
+
+    def __init__(self, read: Callable[[], Awaitable[int]], interval: float) -> None:
+        self._read = read
+        self.interval = interval
+        self._caches: list[TtlCache] = []
+        self._version: int | None = None
+        self._due = 0.0
+        self._reading = False
+
+    def watch(self, cache: TtlCache) -> None:
+        self._caches.append(cache)
+
+    async def check(self) -> None:
+        mono = time.monotonic()
+        if mono < self._due or self._reading:
+            return
+        self._reading = True
+        try:
+            version = await self._read()
+        finally:
+            self._reading = False
+            self._due = time.monotonic() + self.interval
+        if version != self._version:
+            if self._version is not None:
+                for cache in self._caches:
+                    cache.clear()
+            self._version = version
 
 
 class Lru:

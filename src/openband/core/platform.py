@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from openband.core.messaging import MediaLibrary, Messaging
     from openband.core.orders import Orders
     from openband.core.simulator import SimulatorControl
+    from openband.sealing import Sealer
     from openband.store.db import Database
 
 P = ParamSpec("P")
@@ -35,6 +36,8 @@ class Platform:
     messaging: Messaging
     simulator: SimulatorControl
     inventory: Inventory
+    # Seals the secrets a write stores (applications' callback passwords and signing secret).
+    sealer: Sealer
 
     async def read(
         self,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from openband.clock import now, parse_iso
+from openband.core.budget import ByteBudget
 from openband.core.phone import to_e164
 from openband.delivery.fetch import Fetcher, FetchError, FetchStatus, FetchTooLarge
 from openband.errors import InvalidInput, NotFound, TooLarge
@@ -30,7 +31,7 @@ from openband.store.simulator import RECEIVED, SENT, HandsetMessage
 
 if TYPE_CHECKING:
     from openband.config import Settings
-    from openband.core.messaging import MessagingSink
+    from openband.core.messaging import MediaLibrary, MessagingSink
     from openband.store.db import Database
 
 # What the API families name through this module.
@@ -116,14 +117,19 @@ class SimulatorControl:
         sink: MessagingSink,
         fetcher: Fetcher | None,
         wake: Callable[[], None],
+        media: MediaLibrary | None = None,
     ) -> None:
-        """`wake` runs after a commit that enqueued work (callbacks, timers)."""
+        """`wake` runs after a commit that enqueued work (callbacks, timers); `media` (the
+        messaging media library) checks an MMS against the account's media quota."""
         self.settings = settings
         self.db = db
         self.carrier = carrier
         self.sink = sink
         self.fetcher = fetcher
         self.wake = wake
+        self.media = media
+        # Request bytes of /sim/v1 bodies (inline media, parsed whole) held at once, per process.
+        self.inflight = ByteBudget(settings.sim_inflight_bytes)
 
     # --- a handset texts the platform ---
 
@@ -206,6 +212,14 @@ class SimulatorControl:
             owned = await numbers.owned_among(conn, [handset, *recipients])
         _check_owners(owned, handset, recipients, account_id)
         items = await self._load_media(media)
+        # Each recipient's copies count against the account's media quota: refused here, before
+        # anything is stored (a copy that no longer fits in the transaction is left out).
+        if self.media is not None:
+            await self.media.check_room(
+                account_id,
+                len(items) * len(recipients),
+                sum(len(m.content) for m in items) * len(recipients),
+            )
         async with self.db.begin() as conn:
             owned = await numbers.owned_among(conn, [handset, *recipients])
             owners = _check_owners(owned, handset, recipients, account_id)
@@ -306,6 +320,27 @@ class SimulatorControl:
         tn = await self._handset(account_id, tn)
         async with self.db.begin() as conn:
             await log.delete_script(conn, account_id, tn)
+
+    # --- the operator's platform-wide defaults (the CLI) ---
+
+    async def set_default(self, number: str, behaviour: Behaviour) -> Behaviour:
+        """What the handset does for every account that has not scripted it."""
+        tn = to_e164(number, field="number")
+        _not_reserved(tn)
+        behaviour = behaviour.validate()
+        async with self.db.begin() as conn:
+            await log.put_script(conn, log.PLATFORM, tn, behaviour.to_json())
+        return behaviour
+
+    async def reset_default(self, number: str) -> bool:
+        tn = to_e164(number, field="number")
+        async with self.db.begin() as conn:
+            return await log.delete_script(conn, log.PLATFORM, tn)
+
+    async def defaults(self) -> list[tuple[str, Behaviour]]:
+        async with self.db.connect() as conn:
+            rows = await log.list_scripts(conn, log.PLATFORM)
+        return [(tn, Behaviour.from_json(b)) for tn, b in rows]
 
     @staticmethod
     def reserved_numbers() -> list[ReservedNumber]:

@@ -4,6 +4,9 @@ The one way in: the caller (core) decides where each goes and with which credent
 API family has already rendered its exact body. After its commit the caller wakes delivery
 (DeliveryWorker.wake, or a nudge to the delivery processes) so they go out without waiting
 for a poll.
+
+A webhook's password and signing secret are stored sealed (sealing.py); the delivery worker
+opens them just before sending.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openband.clock import now
 from openband.ids import event_id
+from openband.sealing import Sealer
 from openband.store import callbacks as repo
 
 DEFAULT_RETRY_HOURS = 24.0
@@ -32,24 +36,27 @@ class Webhook:
     body: str
     event_type: str  # for listings and logs, e.g. "message-delivered"
     ordering_key: str  # events with one key go out in order (store/callbacks.message_key)
-    auth: tuple[str, str] | None = None  # Basic auth (user, password)
+    auth: tuple[str, str] | None = None  # Basic auth (user, password), plaintext
     message_id: str | None = None
-    signing_secret: str | None = None
+    signing_secret: str | None = None  # plaintext: the HMAC key (delivery/signing.py)
 
 
 async def enqueue(
     conn: AsyncConnection,
     webhooks: Sequence[Webhook],
     *,
+    sealer: Sealer,
     retry_hours: float = DEFAULT_RETRY_HOURS,
     at: datetime | None = None,
 ) -> list[str]:
     """Write the webhooks (one statement) and return their stable event ids, in order.
 
-    `retry_hours` is how long delivery keeps trying: pass settings.callback_retry_hours.
+    `sealer` seals each password and signing secret for the row. `retry_hours` is how long
+    delivery keeps trying: pass settings.callback_retry_hours.
     """
     ts = at or now()
     expires = ts + timedelta(hours=retry_hours)
+    seal = sealer.seal
     events = [
         repo.NewEvent(
             id=event_id(),
@@ -63,8 +70,9 @@ async def enqueue(
             expires_at=expires,
             message_id=w.message_id,
             auth_user=w.auth[0] if w.auth else None,
-            auth_password=w.auth[1] if w.auth else None,
-            signing_secret=w.signing_secret or None,
+            # An empty password is still sent (user with no password): sealed like any other.
+            auth_password=seal(w.auth[1]) if w.auth else None,
+            signing_secret=seal(w.signing_secret) if w.signing_secret else None,
         )
         for w in webhooks
     ]

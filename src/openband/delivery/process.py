@@ -146,11 +146,21 @@ async def serve(settings: Settings, index: int) -> None:
     from openband.delivery.nudge import Listener
     from openband.delivery.worker import DeliveryWorker
     from openband.heap import freeze_heap
+    from openband.sealing import Sealer
+    from openband.store import secrets
     from openband.store.db import Database
 
+    # The server's keys from the same settings (or its key file); refuse to run with others.
+    sealer = Sealer.from_settings(settings)
     db = Database(settings.database_url)
+    try:
+        async with db.begin() as conn:
+            await secrets.check_keys(conn, sealer)
+    except BaseException:
+        await db.dispose()
+        raise
     http = HttpClient.from_settings(settings)
-    worker = DeliveryWorker(settings, db, http=http)
+    worker = DeliveryWorker(settings, db, sealer=sealer, http=http)
     listener = None
     if settings.delivery_namespace:
         listener = Listener(settings.delivery_namespace, index, worker.wake)
@@ -182,12 +192,19 @@ def main() -> None:
     index = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     settings = load_settings()
     logs.configure(settings.log_format, settings.log_level)
+    from openband.sealing import SealingError
+
     try:
         import uvloop  # the loop uvicorn runs the server on
     except ImportError:
-        asyncio.run(serve(settings, index))
+        run = asyncio.run
     else:
-        uvloop.run(serve(settings, index))
+        run = uvloop.run
+    try:
+        run(serve(settings, index))
+    except SealingError as exc:  # the wrong keys: say which setting, not a traceback
+        log.error("delivery process %d cannot start: %s", index, exc)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

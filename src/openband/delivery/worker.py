@@ -35,6 +35,7 @@ from openband.clock import now
 from openband.config import Settings
 from openband.delivery import signing
 from openband.delivery.http import AttemptResult, HttpClient
+from openband.sealing import Sealer, SealingError
 from openband.store import callbacks as repo
 from openband.store.db import Database
 
@@ -74,12 +75,14 @@ class DeliveryWorker:
         settings: Settings,
         db: Database,
         *,
+        sealer: Sealer,
         http: HttpClient | None = None,
         worker_id: str | None = None,
         priority: GivesWay | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
+        self.sealer = sealer  # opens each event's password and signing secret to send it
         # Shared with the messaging engine: a burst of accepts comes first (core/priority).
         self.priority = priority.register() if priority is not None else None
         self._all_sent = asyncio.Event()
@@ -319,17 +322,27 @@ class DeliveryWorker:
             return
         body = ev.payload.encode()
         headers = {signing.EVENT_ID_HEADER: ev.id}
-        if ev.signing_secret:
-            headers[signing.SIGNATURE_HEADER] = signing.sign(ev.signing_secret, body)
-        auth = (ev.auth_user, ev.auth_password or "") if ev.auth_user is not None else None
         at = now()
         try:
-            result = await self.http.post_json(
-                ev.url, body, auth=auth, headers=headers, timeout=self.timeout
-            )
-        except Exception as exc:  # post_json reports network errors; this is a bug guard
-            log.exception("callback send crashed", extra={"event_id": ev.id})
-            result = AttemptResult(None, 0.0, f"internal: {exc!r}"[:500])
+            # Sealed in the row (legacy rows: plaintext, opened as it is).
+            secret = self.sealer.open(ev.signing_secret) if ev.signing_secret else None
+            password = self.sealer.open(ev.auth_password) if ev.auth_password else ""
+        except SealingError as exc:
+            # Never sent without its credentials: a failed attempt, retried as any other, so it
+            # goes out once the node has the key again.
+            log.error("callback %s not sent: %s", ev.id, exc)
+            result = AttemptResult(None, 0.0, f"cannot open the stored secret: {exc}"[:500])
+        else:
+            if secret:
+                headers[signing.SIGNATURE_HEADER] = signing.sign(secret, body)
+            auth = (ev.auth_user, password) if ev.auth_user is not None else None
+            try:
+                result = await self.http.post_json(
+                    ev.url, body, auth=auth, headers=headers, timeout=self.timeout
+                )
+            except Exception as exc:  # post_json reports network errors; this is a bug guard
+                log.exception("callback send crashed", extra={"event_id": ev.id})
+                result = AttemptResult(None, 0.0, f"internal: {exc!r}"[:500])
         outcome = repo.Outcome(
             ev.id,
             at,

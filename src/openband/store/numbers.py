@@ -1,4 +1,7 @@
-"""Queries on owned telephone numbers (phone_numbers): in service, per site/location, ownership."""
+"""Queries on owned telephone numbers (phone_numbers): in service, per site/location, ownership.
+
+Every change of who owns a number or where it is bumps store/versions.ROUTING in the same
+transaction (the messaging hot path caches both)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openband.clock import now
+from openband.store import versions
 from openband.store.schema import phone_numbers
 
 
@@ -139,6 +143,8 @@ async def insert_new(conn: AsyncConnection, rows: list[dict], dialect: str) -> l
             rows[i : i + 500],
         )
         got.extend(r.tn for r in result)
+    if got:
+        await versions.bump(conn)  # a number's owner changed: every node's caches drop it
     return got
 
 
@@ -153,6 +159,8 @@ async def release(conn: AsyncConnection, account_id: str, tns: list[str]) -> lis
             .returning(phone_numbers.c.tn)
         )
         removed.extend(r.tn for r in result)
+    if removed:
+        await versions.bump(conn)
     return removed
 
 
@@ -164,6 +172,8 @@ async def move_to_peer(
         .where(phone_numbers.c.account_id == account_id, phone_numbers.c.tn.in_(tns))
         .values(site_id=site_id, peer_id=peer_id, updated_at=now())
     )
+    if result.rowcount:
+        await versions.bump(conn)
     return result.rowcount
 
 

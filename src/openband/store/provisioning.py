@@ -15,6 +15,7 @@ from sqlalchemy import delete, exists, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openband.clock import now
+from openband.store import versions
 from openband.store.schema import applications, phone_numbers, sip_peers, sites
 
 # Nullable JSON columns: Python None must become SQL NULL, not the JSON literal 'null'.
@@ -169,10 +170,12 @@ async def update_application(
         .where(applications.c.id == app_id)
         .values(service_type=service_type, name=name, config=config, updated_at=now())
     )
+    await versions.bump(conn)  # its callbacks are cached on every node
 
 
 async def delete_application(conn: AsyncConnection, app_id: str) -> None:
     await conn.execute(delete(applications).where(applications.c.id == app_id))
+    await versions.bump(conn)
 
 
 async def peers_using_application(
@@ -309,6 +312,7 @@ async def update_peer(conn: AsyncConnection, peer_id: int, values: dict[str, Any
         .where(sip_peers.c.id == peer_id)
         .values(updated_at=now(), **_values(values))
     )
+    await versions.bump(conn)  # its messaging products and application are cached
 
 
 async def clear_default(conn: AsyncConnection, site_id: int, except_peer: int) -> None:
@@ -325,6 +329,7 @@ async def clear_default(conn: AsyncConnection, site_id: int, except_peer: int) -
 
 async def delete_peer(conn: AsyncConnection, peer_id: int) -> None:
     await conn.execute(delete(sip_peers).where(sip_peers.c.id == peer_id))
+    await versions.bump(conn)
 
 
 async def peer_has_numbers(conn: AsyncConnection, peer_id: int) -> bool:

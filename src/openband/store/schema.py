@@ -41,6 +41,18 @@ def _ts(name: str, nullable: bool = False) -> Column:
     return Column(name, DateTime(timezone=True), nullable=nullable)
 
 
+# --- cache versions ------------------------------------------------------------------------
+
+# A counter per kind of cached fact, bumped in the transaction of every change to it: each
+# process's caches compare it (core/cache.Generation) and are emptied when it moves, so a change
+# made on any node is seen everywhere within the check interval (store/versions.py).
+cache_versions = Table(
+    "cache_versions",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("version", BigInteger, nullable=False, default=0),
+)
+
 # --- accounts & credentials ---------------------------------------------------------------
 
 accounts = Table(
@@ -251,6 +263,19 @@ jobs = Table(
     Index("ix_jobs_due", "run_at"),
 )
 
+# --- secrets at rest (sealing.py, store/secrets.py) --------------------------------------------
+
+# One known value sealed by the first node to start: every node opens it at start, so a node
+# whose keys differ from the ones the stored secrets were sealed with stops there (migration
+# 0013). Rotation re-seals it with the others.
+sealing_check = Table(
+    "sealing_check",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
+    Column("sealed", Text, nullable=False),
+    _ts("updated_at"),
+)
+
 # --- callback delivery -------------------------------------------------------------------------
 
 # The durable outbox: one row per webhook, written in the transaction of the change that caused
@@ -282,8 +307,11 @@ callback_events = Table(
     Column("host", String(300), nullable=False),
     Column("payload", Text, nullable=False),
     Column("auth_user", String(255), nullable=True),
-    Column("auth_password", String(255), nullable=True),
-    Column("signing_secret", String(255), nullable=True),
+    # Sealed (sealing.py), so longer than the 255 characters they open to: TEXT on PostgreSQL
+    # (migration 0013); SQLite does not enforce a VARCHAR length, and recreating the outbox to
+    # rename its type would copy every row. Rows from before sealing hold plaintext, read as is.
+    Column("auth_password", String(255).with_variant(Text(), "postgresql"), nullable=True),
+    Column("signing_secret", String(255).with_variant(Text(), "postgresql"), nullable=True),
     Column("status", String(16), nullable=False),  # pending | delivered | expired
     Column("attempts", Integer, nullable=False, default=0),
     _ts("next_attempt_at"),
@@ -408,10 +436,24 @@ media = Table(
     Column("content_type", String(255), nullable=False),
     Column("cache_control", String(255), nullable=True),
     Column("size", Integer, nullable=False),
-    Column("content", LargeBinary, nullable=False),
+    # The bytes live in the blob store (store/blobs.py); `content` holds only rows written
+    # before migration 0012, read as they are until they expire.
+    Column("content", LargeBinary, nullable=True),
+    Column("blob_ref", String(64), nullable=True),
     _ts("created_at"),
     _ts("expires_at"),
     Index("ix_media_expires", "expires_at"),
+    # The files store's orphan sweep asks which of the files it found a row names.
+    Index("ix_media_blob_ref", "blob_ref"),
+)
+
+# Blobs written outside any transaction (a streamed upload) that no media row names yet: the
+# sweep deletes those left behind by a crash (store/blobs.py, PostgreSQL large objects).
+blob_uploads = Table(
+    "blob_uploads",
+    metadata,
+    Column("ref", String(64), primary_key=True),
+    _ts("created_at"),
 )
 
 # Rate-limit schedule: the next free send slot per key ("acct:<id>" or "tn:<e164>").

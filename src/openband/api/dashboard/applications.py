@@ -1,7 +1,8 @@
 """Applications: /accounts/{accountId}/applications[/{id}[/associatedsippeers]].
 
 Wire only: XML documents in and out; the rules are in core.provisioning. Passwords are accepted
-in every *Creds element and never written back.
+in every *Creds element and never written back; so is OpenBand's own <OpenBandSigningSecret>, the
+key of the callbacks' signature (docs/webhooks.md), which Bandwidth's documents do not have.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class ApplicationDoc(XmlDoc, tag="Application"):
     )
     call_initiated_fallback_creds: CredsDoc | None = _creds("CallInitiatedFallbackCreds")
     callback_timeout: str | None = element(tag="CallbackTimeout", default=None)
+    # OpenBand's extension, input only: set, keep (absent) or 'remove' the signing secret.
+    signing_secret: str | None = element(tag=core.SIGNING_SECRET_ELEMENT, default=None)
 
 
 class ApplicationResponse(XmlDoc, tag=ROOT):
@@ -84,7 +87,8 @@ def _user_only(creds: core.Credentials | None) -> CredsDoc | None:
 
 
 def to_doc(row: core.ApplicationRow) -> ApplicationDoc:
-    config = core.ApplicationConfig.from_json(row.service_type, row.config)
+    # Nothing secret is shown, so nothing is opened.
+    config = core.ApplicationConfig.redacted(row.service_type, row.config)
     m, v = config.messaging, config.voice
     timeout = v.callback_timeout
     return ApplicationDoc(
@@ -135,7 +139,8 @@ async def list_applications(request: Request, account_id: str) -> Response:
 async def create_application(request: Request, account_id: str) -> Response:
     await principal(request, account_id)
     doc = await body_doc(request, ApplicationDoc)
-    row = await ctx(request).write(core.create_application, account_id, to_input(doc))
+    p = ctx(request)
+    row = await p.write(core.create_application, account_id, to_input(doc), sealer=p.sealer)
     headers = location(request, f"/accounts/{account_id}/applications/{row.id}")
     return _single(row, 201, headers)
 
@@ -151,7 +156,10 @@ async def get_application(request: Request, account_id: str, app_id: str) -> Res
 async def replace_application(request: Request, account_id: str, app_id: str) -> Response:
     await principal(request, account_id)
     doc = await body_doc(request, ApplicationDoc)
-    row = await ctx(request).write(core.replace_application, account_id, app_id, to_input(doc))
+    p = ctx(request)
+    row = await p.write(
+        core.replace_application, account_id, app_id, to_input(doc), sealer=p.sealer
+    )
     return _single(row)
 
 
@@ -159,7 +167,8 @@ async def replace_application(request: Request, account_id: str, app_id: str) ->
 async def patch_application(request: Request, account_id: str, app_id: str) -> Response:
     await principal(request, account_id)
     doc = await body_doc(request, ApplicationDoc)
-    row = await ctx(request).write(core.patch_application, account_id, app_id, to_input(doc))
+    p = ctx(request)
+    row = await p.write(core.patch_application, account_id, app_id, to_input(doc), sealer=p.sealer)
     return _single(row)
 
 

@@ -21,7 +21,7 @@ from openband.api.body import BodyTooLarge, read_body
 from openband.api.context import base_url
 from openband.api.dashboard.xml import XML_MEDIA_TYPE, M, error_document, parse_doc
 from openband.core.accounts import KIND_BASIC, Principal
-from openband.errors import CoreError
+from openband.errors import CoreError, retry_after_header
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,9 @@ class DashboardRoute(APIRoute):
                 return await handler(request)
             except CoreError as exc:
                 headers = (
-                    {"WWW-Authenticate": 'Basic realm="OpenBand"'} if exc.status == 401 else None
+                    {"WWW-Authenticate": 'Basic realm="OpenBand"'}
+                    if exc.status == 401
+                    else retry_after_header(exc)
                 )
                 return Response(
                     error_document(root, style, exc.code, exc.description),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from openband import metrics
 from openband.clock import now
 from openband.core import ratelimit
-from openband.core.cache import TtlCache
+from openband.core.cache import Generation, TtlCache
 from openband.core.messaging.codes import (
     E_EXPIRED,
     E_MEDIA_UNAVAILABLE,
@@ -45,11 +45,13 @@ from openband.network import segments
 from openband.network.messaging import MessagingCarrier, OutboundMessage, StatusReport
 from openband.store import media as media_repo
 from openband.store import messages as repo
+from openband.store.blobs import BlobStore, open_store
 from openband.store.db import Transaction
 
 if TYPE_CHECKING:
     from openband.config import Settings
     from openband.core.jobs import Workers
+    from openband.sealing import Sealer
     from openband.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -76,23 +78,31 @@ class Messaging:
         *,
         callbacks: CallbackFormat,
         priority: AcceptPriority,
+        sealer: Sealer,
         carrier: MessagingCarrier | None = None,
         fetcher: Fetcher | None = None,
         wake_delivery: Callable[[], None] = lambda: None,
+        blobs: BlobStore | None = None,
+        routing: Generation | None = None,
     ) -> None:
         """`callbacks` renders callback bodies (the API family's); `priority` is shared with
         the delivery worker: both give way to a burst of accepts. Without a carrier, messages
-        wait queued; without a fetcher, external media URLs go to the carrier unchecked."""
+        wait queued; without a fetcher, external media URLs go to the carrier unchecked.
+        `routing` empties the caches of numbers, locations and applications when any node
+        changes one (store/versions.ROUTING); without it they live out their time."""
         self.settings = settings
         self.db = db
         self.carrier = carrier
         self.fetcher = fetcher
         self.wake_delivery = wake_delivery
-        self.sink = MessagingSink(settings, db.dialect, callbacks)
-        self.media = MediaLibrary(settings, db)
+        # Media bytes: `blobs` (wiring's), else the database's default store (store/blobs.py).
+        self.media = MediaLibrary(settings, db, blobs or open_store(db, settings.media_dir))
+        self.sink = MessagingSink(
+            settings, db.dialect, callbacks, self.media, sealer=sealer, routing=routing
+        )
         ttl = settings.messaging_cache_seconds
-        self._senders = TtlCache(ttl)
-        self._limits = TtlCache(ttl)
+        self._senders = TtlCache(ttl, generation=routing)
+        self._limits = TtlCache(ttl, generation=routing)
         self._queue: asyncio.Queue[_Pending] | None = None
         self._committers: list[asyncio.Task[None]] = []
         self._pump_task: asyncio.Task[None] | None = None
@@ -506,7 +516,7 @@ class Messaging:
             if ref[0] != account_id:
                 return False
             async with self.db.connect() as conn:
-                return await media_repo.get(conn, ref[0], ref[1], at) is not None
+                return await media_repo.exists(conn, ref[0], ref[1], at)
         if self.fetcher is None:
             return True  # no fetcher wired: the carrier gets the URL as given
         try:

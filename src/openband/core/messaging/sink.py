@@ -4,6 +4,7 @@ status transitions with their callback events, inbound messages, and the carrier
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Sequence
 from contextvars import ContextVar
 from datetime import datetime, timedelta
@@ -12,24 +13,26 @@ from urllib.parse import unquote, urlsplit
 
 from openband import ids
 from openband.clock import now
-from openband.core.cache import Lru, TtlCache
+from openband.core.cache import Generation, Lru, TtlCache
 from openband.core.messaging.codes import CALLBACK_TYPES, E_UNKNOWN, FORWARD, describe_error
-from openband.core.messaging.media import MEDIA_PATH, media_url, safe_media_name
+from openband.core.messaging.media import MEDIA_PATH, MediaLibrary, ReceivedMedia, media_url
 from openband.core.messaging.model import CallbackFormat, Message, MessageEvent
 from openband.core.phone import to_e164
 from openband.core.provisioning.config import ApplicationConfig, Credentials, MessagingConfig
 from openband.delivery import outbox
 from openband.errors import InvalidInput
 from openband.network.messaging import InboundMessage, MessagingCarrier, StatusReport
+from openband.sealing import Sealer, SealingError
 from openband.store import callbacks as callbacks_repo
 from openband.store import jobs as jobs_repo
-from openband.store import media as media_repo
 from openband.store import messages as repo
 from openband.store import provisioning as prov_repo
 from openband.store.db import Transaction
 
 if TYPE_CHECKING:
     from openband.config import Settings
+
+log = logging.getLogger(__name__)
 
 # The durable timers carriers set (`later`): a job each, run by `on_timer`. Rows written before
 # timers were the carrier interface's carry the simulator's old kind; both run the same way.
@@ -80,12 +83,24 @@ class BoundSink:
 class MessagingSink:
     """core/messaging's side of the carrier interface."""
 
-    def __init__(self, settings: Settings, dialect: str, callbacks: CallbackFormat) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        dialect: str,
+        callbacks: CallbackFormat,
+        media: MediaLibrary,
+        *,
+        sealer: Sealer,
+        routing: Generation | None = None,
+    ) -> None:
         self.settings = settings
         self.dialect = dialect
         self.callbacks = callbacks
+        self.media = media  # inbound MMS copies go through the media library's blob store
+        # Opens the applications' stored secrets; the outbox seals them again in its rows.
+        self.sealer = sealer
         self._messages = Lru(50_000)  # messages never change: cache them for the reports
-        self._apps = TtlCache(settings.messaging_cache_seconds)
+        self._apps = TtlCache(settings.messaging_cache_seconds, generation=routing)
 
     def bind(self, transaction: Transaction) -> BoundSink:
         return BoundSink(self, transaction)
@@ -113,22 +128,30 @@ class MessagingSink:
     async def _app_config(
         self, conn: Transaction, account_id: str, app_id: str | None
     ) -> MessagingConfig:
-        """The application's messaging callbacks (none without one), cached briefly."""
+        """The application's messaging callbacks (none without one), its secrets opened, cached
+        briefly. An application whose secrets this node cannot open (a key dropped before
+        `openband secrets rotate` ran; the start's key check catches a wrong key) sends none
+        rather than sending without its credentials, or failing its messages' status updates."""
         if not app_id:
             return _NO_CALLBACKS
-        hit, cfg = self._apps.get(app_id)
-        if not hit:
+
+        async def load() -> MessagingConfig:
             app = await prov_repo.get_application(conn, account_id, app_id)
-            cfg = (
-                ApplicationConfig.from_json(app.service_type, app.config).messaging
-                if app is not None
-                else _NO_CALLBACKS
-            )
-            self._apps.put(app_id, cfg)
-        return cfg  # type: ignore[no-any-return]
+            if app is None:
+                return _NO_CALLBACKS
+            try:
+                return ApplicationConfig.load(app.service_type, app.config, self.sealer).messaging
+            except SealingError as exc:
+                log.error("application %s: no callbacks sent: %s", app_id, exc)
+                return _NO_CALLBACKS
+
+        return await self._apps.get_or_load(app_id, load)  # type: ignore[no-any-return]
 
     def _webhook(
-        self, event: MessageEvent, target: tuple[str, Credentials | None]
+        self,
+        event: MessageEvent,
+        target: tuple[str, Credentials | None],
+        signing_secret: str | None,
     ) -> outbox.Webhook:
         m = event.message
         url, creds = target
@@ -142,6 +165,7 @@ class MessagingSink:
             ordering_key=callbacks_repo.message_key(m.id, event.to),
             auth=(creds.user, creds.password) if creds is not None else None,
             message_id=m.id,
+            signing_secret=signing_secret,
         )
 
     async def report(self, conn: Transaction, reports: Sequence[StatusReport]) -> None:
@@ -194,7 +218,11 @@ class MessagingSink:
                         webhooks.append(w)
             if webhooks:
                 await outbox.enqueue(
-                    conn, webhooks, retry_hours=self.settings.callback_retry_hours, at=at
+                    conn,
+                    webhooks,
+                    sealer=self.sealer,
+                    retry_hours=self.settings.callback_retry_hours,
+                    at=at,
                 )
 
     async def _status_webhook(
@@ -231,7 +259,7 @@ class MessagingSink:
             error_code=code,
             carrier_name=report.carrier_name,
         )
-        return self._webhook(event, target)
+        return self._webhook(event, target, cfg.signing_secret)
 
     async def inbound(self, conn: Transaction, message: InboundMessage) -> list[str]:
         at = now()
@@ -247,36 +275,25 @@ class MessagingSink:
         dests = await repo.destinations(conn, to)
         # Platform media named by URL (on-net MMS): copied so each recipient can GET it. The
         # send pump only hands the carrier a sender's own media (another account's fails 4410).
-        linked: list[tuple[str, bytes, str] | str] = []
+        linked: list[ReceivedMedia | str] = []
         for url in message.media_urls:
             item = await self._platform_media(conn, url, at)
             linked.append(item if item is not None else url)
         mms = bool(message.media or message.media_urls) or len(to) > 1
         mtype = "mms" if mms else "sms"
-        expires = at + timedelta(hours=self.settings.media_retention_hours)
         text = message.text or ""
         seg_count = 1 if mms else max(1, message.segment_count or 1)
-        stored: list[tuple[str, bytes, str]] = [
-            (mi.name, mi.content, mi.content_type) for mi in message.media
+        # Each recipient's copies go to the blob store within its account's quota; one that
+        # does not fit is left out of that recipient's message (core/messaging/media.py).
+        stored: list[ReceivedMedia] = [
+            ReceivedMedia(mi.name, mi.content_type, len(mi.content), content=mi.content)
+            for mi in message.media
         ] + [x for x in linked if not isinstance(x, str)]
         out: list[str] = []
         for d in dests:
             mid = ids.message_id()
-            urls: list[str] = []
-            for index, (name, content, ctype) in enumerate(stored):
-                media_id = f"{mid}/{index}/{safe_media_name(name, index)}"
-                await media_repo.put(
-                    conn,
-                    self.dialect,
-                    account_id=d.account_id,
-                    media_id=media_id,
-                    content=content,
-                    content_type=ctype or "application/octet-stream",
-                    cache_control=None,
-                    at=at,
-                    expires_at=expires,
-                )
-                urls.append(media_url(self.public_base, d.account_id, media_id))
+            media_ids = await self.media.store_received(conn, d.account_id, mid, stored, at)
+            urls = [media_url(self.public_base, d.account_id, m) for m in media_ids if m]
             urls += [x for x in linked if isinstance(x, str)]
             m = Message(
                 id=mid,
@@ -317,7 +334,8 @@ class MessagingSink:
             )
             await outbox.enqueue(
                 conn,
-                [self._webhook(event, target)],
+                [self._webhook(event, target, cfg.signing_secret)],
+                sealer=self.sealer,
                 retry_hours=self.settings.callback_retry_hours,
                 at=at,
             )
@@ -341,11 +359,8 @@ class MessagingSink:
 
     async def _platform_media(
         self, conn: Transaction, url: str, at: datetime
-    ) -> tuple[str, bytes, str] | None:
+    ) -> ReceivedMedia | None:
         ref = self.local_media_ref(url)
         if ref is None:
             return None
-        row = await media_repo.get(conn, ref[0], ref[1], at)
-        if row is None:
-            return None
-        return ref[1].rsplit("/", 1)[-1], row.content, row.content_type
+        return await self.media.received_source(conn, ref[0], ref[1], at)

@@ -1,11 +1,14 @@
 """Applications: create, read, PUT (replace), PATCH (merge), delete, and the peers using one.
 
 The callback settings are validated here (Bandwidth's codes and texts) and stored through
-ApplicationConfig, which alone knows their stored keys and shape.
+ApplicationConfig, which alone knows their stored keys and shape; their secrets (creds'
+passwords, the signing secret) are stored sealed with the Sealer each write is given.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,14 +20,18 @@ from openband.core.provisioning.config import (
     CALLBACK_TYPES,
     CONFIG_FIELDS,
     MESSAGING,
+    SIGNING_SECRET_ELEMENT,
+    SIGNING_SECRET_KEY,
     URL_FIELDS,
     VOICE,
     ApplicationConfig,
     Credentials,
+    open_secrets,
 )
 from openband.core.provisioning.validators import (
     E_APP_IN_USE,
     E_APP_NOT_FOUND,
+    E_INVALID_VALUE,
     choice,
     http_url,
     invalid,
@@ -34,8 +41,15 @@ from openband.core.provisioning.validators import (
     text,
 )
 from openband.errors import Conflict, InvalidInput, NotFound
+from openband.sealing import Sealer
 from openband.store import provisioning as repo
+from openband.store import secrets as secrets_repo
 from openband.store.provisioning import ApplicationRow, AssociatedPeer
+
+# An HMAC key a receiver can paste into any language: printable ASCII, no spaces, and long
+# enough not to be guessed (the generated ones are 43 characters).
+_SIGNING_SECRET = re.compile(r"[\x21-\x7e]{16,255}")
+REMOVE = "remove"
 
 _METHODS = ("GET", "POST")
 # Older documents and examples spell the service types without the version suffix.
@@ -97,6 +111,38 @@ def _callback_timeout(value: Any, label: str) -> float | None:
     return number
 
 
+def generate_signing_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def signing_secret(value: str) -> str:
+    """A signing secret as given, checked; the error never shows it."""
+    v = value.strip()
+    max_len(v, SIGNING_SECRET_ELEMENT, 255)
+    if not _SIGNING_SECRET.fullmatch(v):
+        raise InvalidInput(
+            f"{SIGNING_SECRET_ELEMENT} is not valid: 16 to 255 printable ASCII characters "
+            "without spaces.",
+            code=E_INVALID_VALUE,
+            field=SIGNING_SECRET_ELEMENT,
+        )
+    return v
+
+
+def _apply_signing_secret(values: dict[str, Any], given: Any, previous: Mapping[str, Any]) -> None:
+    """Write-only, like the passwords: absent (or blank) keeps the stored one, since a GET-modify-
+    PUT round trip never carries it; 'remove' deletes it; anything else replaces it."""
+    v = text(given) if isinstance(given, str) else None
+    if v is None:
+        old = previous.get(SIGNING_SECRET_KEY)
+        if old:
+            values[SIGNING_SECRET_KEY] = old
+    elif v.lower() == REMOVE:
+        values.pop(SIGNING_SECRET_KEY, None)
+    else:
+        values[SIGNING_SECRET_KEY] = signing_secret(v)
+
+
 def _callback_types(value: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -124,6 +170,8 @@ def _validated(given: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[st
             v = _creds(value, element, previous.get(key))
         elif kind == "types":
             v = _callback_types(value)
+        elif kind == "secret":
+            v = signing_secret(value) if text(value) else None
         else:
             v = _callback_timeout(value, element)
         if v is not None:
@@ -157,15 +205,21 @@ async def list_applications(conn: AsyncConnection, account_id: str) -> list[Appl
 
 
 async def create_application(
-    conn: AsyncConnection, account_id: str, data: ApplicationInput
+    conn: AsyncConnection, account_id: str, data: ApplicationInput, *, sealer: Sealer
 ) -> ApplicationRow:
     service_type = _service_type(data.service_type)
     if service_type is None:
         raise missing("ServiceType")
     name = required_text(data.name, "AppName")
-    config = _checked(service_type, name, _validated(data.config, {}))
+    given = dict(data.config)
+    secret = given.pop(SIGNING_SECRET_KEY, None)
+    values = _validated(given, {})
+    _apply_signing_secret(values, secret, {})
+    config = _checked(service_type, name, values)
     app_id = ids.application_id()
-    await repo.insert_application(conn, app_id, account_id, service_type, name, config.to_json())
+    await repo.insert_application(
+        conn, app_id, account_id, service_type, name, config.stored(sealer)
+    )
     return await get_application(conn, account_id, app_id)
 
 
@@ -175,6 +229,7 @@ async def _save_app(
     service_type: str,
     name: str,
     values: Mapping[str, Any],
+    sealer: Sealer,
 ) -> ApplicationRow:
     config = _checked(service_type, name, values)
     if service_type != current.service_type and await repo.peers_using_application(
@@ -185,44 +240,70 @@ async def _save_app(
             code=E_APP_IN_USE,
             field="ServiceType",
         )
-    await repo.update_application(conn, current.id, service_type, name, config.to_json())
+    await repo.update_application(conn, current.id, service_type, name, config.stored(sealer))
     return await get_application(conn, current.account_id, current.id)
 
 
 async def replace_application(
-    conn: AsyncConnection, account_id: str, app_id: str, data: ApplicationInput
+    conn: AsyncConnection, account_id: str, app_id: str, data: ApplicationInput, *, sealer: Sealer
 ) -> ApplicationRow:
-    """PUT: the new document replaces every callback field (ServiceType may be omitted)."""
+    """PUT: the new document replaces every callback field (ServiceType may be omitted) but the
+    write-only signing secret, which stays unless given."""
     current = await load_application(conn, account_id, app_id, lock=True)
     service_type = _service_type(data.service_type) or current.service_type
     name = required_text(data.name, "AppName")
-    values = _validated(data.config, current.config)
-    return await _save_app(conn, current, service_type, name, values)
+    previous = open_secrets(current.config, sealer)
+    given = dict(data.config)
+    secret = given.pop(SIGNING_SECRET_KEY, None)
+    values = _validated(given, previous)
+    _apply_signing_secret(values, secret, previous)
+    return await _save_app(conn, current, service_type, name, values, sealer)
 
 
 async def patch_application(
-    conn: AsyncConnection, account_id: str, app_id: str, data: ApplicationInput
+    conn: AsyncConnection, account_id: str, app_id: str, data: ApplicationInput, *, sealer: Sealer
 ) -> ApplicationRow:
-    """PATCH: only the given fields change; a URL field set to 'remove' is deleted."""
+    """PATCH: only the given fields change; a URL field (or the signing secret) set to 'remove'
+    is deleted."""
     current = await load_application(conn, account_id, app_id, lock=True)
     service_type = _service_type(data.service_type) or current.service_type
     name = text(data.name) or current.name
+    previous = open_secrets(current.config, sealer)
     given = dict(data.config)
+    secret = given.pop(SIGNING_SECRET_KEY, None)
     removed = {
         k
         for k in URL_FIELDS
-        if isinstance(given.get(k), str) and given[k].strip().lower() == "remove"
+        if isinstance(given.get(k), str) and given[k].strip().lower() == REMOVE
     }
     for k in removed:
         given.pop(k)
-    values: dict[str, Any] = {k: v for k, v in current.config.items() if k not in removed}
-    for key, value in _validated(given, current.config).items():
+    values: dict[str, Any] = {k: v for k, v in previous.items() if k not in removed}
+    for key, value in _validated(given, previous).items():
         old = Credentials.from_json(values.get(key)) if isinstance(value, Credentials) else None
         if old is not None:
             # Creds change part by part: a PATCH with only a Password keeps the UserId.
             value = Credentials(value.user or old.user, value.password or old.password)
         values[key] = value
-    return await _save_app(conn, current, service_type, name, values)
+    _apply_signing_secret(values, secret, previous)
+    return await _save_app(conn, current, service_type, name, values, sealer)
+
+
+async def set_signing_secret(
+    conn: AsyncConnection, app_id: str, secret: str | None, *, sealer: Sealer
+) -> ApplicationRow:
+    """The operator's way (`openband applications set-signing-secret`): set (None: remove) an
+    application's signing secret, whichever account owns it."""
+    account_id = await secrets_repo.application_account(conn, app_id)
+    if account_id is None:
+        raise NotFound(f"Application with id '{app_id}' not found", code=E_APP_NOT_FOUND)
+    current = await load_application(conn, account_id, app_id, lock=True)
+    values = open_secrets(current.config, sealer)
+    if secret is None:
+        values.pop(SIGNING_SECRET_KEY, None)
+    else:
+        values[SIGNING_SECRET_KEY] = signing_secret(secret)
+    return await _save_app(conn, current, current.service_type, current.name, values, sealer)
 
 
 async def delete_application(conn: AsyncConnection, account_id: str, app_id: str) -> None:

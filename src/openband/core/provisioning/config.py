@@ -9,6 +9,12 @@ Bandwidth element; from_json, to_json and the key tables are derived from those 
 Readers: messaging callbacks (MessagingConfig.status_target / inbound_target), the Dashboard
 (rendering), voice (VoiceConfig). Built once per application and cached, so building is cheap and
 never raises on stored data.
+
+Secrets at rest: in the stored dict every creds password and the signing secret are sealed
+(sealing.Sealer); from_json and to_json speak the plain form. `load` opens a stored dict and
+`stored` seals one (the only ways between the database and the typed config that carry
+secrets); `redacted` reads one without its secrets, for rendering. A plaintext value stored
+before sealing opens as it is.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from openband.sealing import Sealer
+
 MESSAGING = "Messaging-V2"
 VOICE = "Voice-V2"
 CALLBACK_TYPES = ("message-delivered", "message-failed", "message-sending")
@@ -26,8 +34,12 @@ DEFAULT_METHOD = "POST"
 DEFAULT_CALLBACK_TIMEOUT = 15.0
 
 # How a value is stored: url/method as strings, creds as {"user_id", "password"}, types as a
-# list of strings, seconds as a number.
-Kind = Literal["url", "method", "creds", "types", "seconds"]
+# list of strings, seconds as a number, secret as a (sealed) string.
+Kind = Literal["url", "method", "creds", "types", "seconds", "secret"]
+# OpenBand's addition to the Application document: the key of the callbacks' HMAC signature
+# (delivery/signing.py), write-only like the creds' passwords.
+SIGNING_SECRET_KEY = "signing_secret"
+SIGNING_SECRET_ELEMENT = "OpenBandSigningSecret"
 
 
 def _stored(kind: Kind, element: str, key: str | None = None) -> dict[str, Any]:
@@ -86,6 +98,10 @@ class MessagingConfig:
     msg_callback_creds: Credentials | None = field(
         default=None, metadata=_stored("creds", "MsgCallbackCreds")
     )
+    # One stored value for both families, like CallbackCreds.
+    signing_secret: str | None = field(
+        default=None, repr=False, metadata=_stored("secret", SIGNING_SECRET_ELEMENT)
+    )
 
     def status_target(
         self, event_type: str, message_type: str
@@ -142,6 +158,9 @@ class VoiceConfig:
     callback_timeout: float | None = field(
         default=None, metadata=_stored("seconds", "CallbackTimeout")
     )
+    signing_secret: str | None = field(
+        default=None, repr=False, metadata=_stored("secret", SIGNING_SECRET_ELEMENT)
+    )
 
     @property
     def effective_initiated_method(self) -> str:
@@ -196,6 +215,7 @@ _READ: dict[str, Callable[[Any], Any]] = {
     "creds": Credentials.from_json,
     "types": _read_types,
     "seconds": _read_seconds,
+    "secret": _read_text,
 }
 _WRITE: dict[str, Callable[[Any], Any]] = {
     "url": str,
@@ -203,6 +223,7 @@ _WRITE: dict[str, Callable[[Any], Any]] = {
     "creds": Credentials.to_json,
     "types": list,
     "seconds": compact_seconds,
+    "secret": str,
 }
 
 # (field name, stored key, kind, Bandwidth element) per field, in declaration order.
@@ -232,13 +253,56 @@ def _of_kind(kind: Kind) -> dict[str, str]:
 URL_FIELDS = _of_kind("url")
 METHOD_FIELDS = _of_kind("method")
 CREDS_FIELDS = _of_kind("creds")
+SECRET_FIELDS = _of_kind("secret")
 CONFIG_KEYS = (
     *URL_FIELDS,
     *METHOD_FIELDS,
     *CREDS_FIELDS,
     *_of_kind("types"),
     *_of_kind("seconds"),
+    *SECRET_FIELDS,
 )
+
+
+def _map_secrets(data: Mapping[str, Any], fn: Callable[[str], str]) -> dict[str, Any]:
+    """A copy of a config dict with `fn` applied to every secret in it: each creds password
+    and the signing secret (values of other shapes are left for from_json to ignore)."""
+    out = dict(data)
+    for key in CREDS_FIELDS:
+        creds = out.get(key)
+        if isinstance(creds, Mapping) and isinstance(creds.get("password"), str):
+            out[key] = {**creds, "password": fn(creds["password"])}
+    for key in SECRET_FIELDS:
+        if isinstance(out.get(key), str):
+            out[key] = fn(out[key])
+    return out
+
+
+def open_secrets(stored: Mapping[str, Any], sealer: Sealer) -> dict[str, Any]:
+    """The stored dict with its secrets opened (sealing.SealingError if one cannot be)."""
+    return _map_secrets(stored, sealer.open)
+
+
+def seal_secrets(plain: Mapping[str, Any], sealer: Sealer) -> dict[str, Any]:
+    return _map_secrets(plain, sealer.seal)
+
+
+def reseal_secrets(stored: Mapping[str, Any], sealer: Sealer) -> tuple[dict[str, Any], int]:
+    """The stored dict with every secret sealed with the first key, and how many changed."""
+    changed = 0
+
+    def reseal(value: str) -> str:
+        nonlocal changed
+        if sealer.is_current(value):
+            return value
+        changed += 1
+        return sealer.reseal(value)
+
+    return _map_secrets(stored, reseal), changed
+
+
+def _without_secrets(stored: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in _map_secrets(stored, lambda _: "").items() if k not in SECRET_FIELDS}
 
 
 def _load(cls: type, specs: tuple[_Spec, ...], data: Mapping[str, Any]) -> Any:
@@ -266,15 +330,43 @@ class ApplicationConfig:
     voice: VoiceConfig = field(default_factory=VoiceConfig)
 
     def __post_init__(self) -> None:
-        # CallbackCreds is one stored value: both halves must agree on it, or to_json is ambiguous.
-        m, v = self.messaging.callback_creds, self.voice.callback_creds
-        if m is not None and v is not None and m != v:
-            raise ValueError("messaging and voice disagree on callback_creds")
+        # CallbackCreds and the signing secret are one stored value each: both halves must agree
+        # on them, or to_json is ambiguous.
+        for name in ("callback_creds", SIGNING_SECRET_KEY):
+            m, v = getattr(self.messaging, name), getattr(self.voice, name)
+            if m is not None and v is not None and m != v:
+                raise ValueError(f"messaging and voice disagree on {name}")
+
+    @property
+    def signing_secret(self) -> str | None:
+        return self.messaging.signing_secret or self.voice.signing_secret
+
+    @classmethod
+    def load(
+        cls, service_type: str, stored: Mapping[str, Any] | None, sealer: Sealer
+    ) -> ApplicationConfig:
+        """From the stored dict, its secrets opened (sealing.SealingError if one cannot be)."""
+        if not isinstance(stored, Mapping):
+            stored = {}
+        return cls.from_json(service_type, open_secrets(stored, sealer))
+
+    @classmethod
+    def redacted(cls, service_type: str, stored: Mapping[str, Any] | None) -> ApplicationConfig:
+        """From the stored dict without opening a secret: passwords blank, no signing secret.
+        For rendering, which never shows them."""
+        if not isinstance(stored, Mapping):
+            stored = {}
+        return cls.from_json(service_type, _without_secrets(stored))
+
+    def stored(self, sealer: Sealer) -> dict[str, Any]:
+        """The dict to store: to_json with every secret sealed."""
+        return seal_secrets(self.to_json(), sealer)
 
     @classmethod
     def from_json(cls, service_type: str, data: Mapping[str, Any] | None) -> ApplicationConfig:
-        """From the stored dict. Unknown keys and values of the wrong type are ignored; values
-        already typed (Credentials, tuples, floats) are taken as they are."""
+        """From the plain dict (secrets opened: see `load`). Unknown keys and values of the
+        wrong type are ignored; values already typed (Credentials, tuples, floats) are taken as
+        they are."""
         if not isinstance(data, Mapping):
             data = {}
         return cls(
@@ -284,7 +376,8 @@ class ApplicationConfig:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The stored dict: only the values that are set."""
+        """The plain dict, secrets unsealed (`stored` seals them): only the values that are
+        set."""
         out: dict[str, Any] = {}
         _dump(self.messaging, _MESSAGING_SPECS, out)
         _dump(self.voice, _VOICE_SPECS, out)

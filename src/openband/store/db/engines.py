@@ -6,6 +6,7 @@ for SQLite, psycopg 3 (async and sync) for PostgreSQL.
 
 from __future__ import annotations
 
+import os
 import select
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +36,26 @@ class DatabaseUrls:
     dialect: str  # "sqlite" | "postgresql"
 
 
+def _create_private(path: Path) -> None:
+    """The database file readable by its owner only (it holds hashes and sealed secrets), made
+    before SQLite would make it 0644. SQLite gives its -wal and -shm files the database file's
+    mode, and the writers' lock (writer_queue) is made 0600. The directory, when made here, is
+    0700. An existing file keeps its mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def resolve_urls(url: str) -> DatabaseUrls:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         db = parsed.database or ""
-        if db and db != ":memory:":
-            Path(db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        if db and db != ":memory:" and not db.startswith("file:"):
+            _create_private(Path(db).expanduser().resolve())
         return DatabaseUrls(
             parsed.set(drivername="sqlite+aiosqlite"), parsed.set(drivername="sqlite"), "sqlite"
         )
