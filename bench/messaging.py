@@ -162,6 +162,14 @@ class RssSampler:
         return self.peak
 
 
+def _webhooks():  # type: ignore[no-untyped-def]
+    """bench/webhooks.py: the bench's key (one for every process it starts) and the rest."""
+    sys.path.insert(0, str(ROOT))
+    from bench import webhooks
+
+    return webhooks
+
+
 def provision(url: str, sink_url: str) -> None:
     """Account, application, site, SMS location and the sending number, straight into the DB."""
     from openband.core import accounts
@@ -184,6 +192,7 @@ def provision(url: str, sink_url: str) -> None:
                     prov.ApplicationInput(
                         "Messaging-V2", "bench", {"outbound_callback_url": sink_url}
                     ),
+                    sealer=_webhooks().sealer(),
                 )
                 address = {
                     "house_number": "1",
@@ -329,6 +338,7 @@ def start_server(
         "OPENBAND_DEV_ACCOUNT": "false",
         "OPENBAND_LOG_LEVEL": "WARNING",
         "OPENBAND_DATABASE_URL": url,
+        **_webhooks().KEY_ENV,
     }
     return subprocess.Popen(
         [
@@ -543,7 +553,7 @@ async def _drain_in_process(webhooks, db_url: str, url: str, n: int) -> float:  
     db = Database(db_url)
     try:
         await webhooks._enqueue_all(db, url, n)
-        worker = DeliveryWorker(settings, db)
+        worker = DeliveryWorker(settings, db, sealer=webhooks.sealer())
         t = time.perf_counter()
         worker.start()
         await webhooks._wait_delivered(db, n, worker)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import uvloop
 
+from openband.sealing import Sealer, generate_key
+
 ROOT = Path(__file__).resolve().parents[1]
 BODY = (
     b'[{"type":"message-delivered","time":"2026-01-01T00:00:00.000Z","description":"ok",'
@@ -36,6 +38,14 @@ BODY = (
     b'"segmentCount":1,"direction":"out","to":["+15550001"],"from":"+15550002","text":""}}]'
 )
 CONCURRENCY = 256
+# One key for this bench and every server and delivery process it starts: callback passwords
+# are sealed in the outbox and opened to send (docs/security.md, "Secrets at rest").
+KEY = generate_key()
+KEY_ENV = {"OPENBAND_SECRET_KEYS": f'["{KEY}"]'}
+
+
+def sealer() -> Sealer:
+    return Sealer([KEY])
 
 
 # --- the sink (bench/sink.py, a separate process) ------------------------------------------------
@@ -117,6 +127,7 @@ async def _enqueue_all(db, url: str, n: int, chunk: int = 500) -> None:  # type:
                     )
                     for i in range(start, min(n, start + chunk))
                 ],
+                sealer=sealer(),
             )
 
 
@@ -163,7 +174,7 @@ async def engine(db_url: str, url: str, n: int, per_host: int) -> dict[str, floa
     out: dict[str, float] = {}
     try:
         # End to end: enqueue while the worker delivers.
-        worker = DeliveryWorker(settings, db)
+        worker = DeliveryWorker(settings, db, sealer=sealer())
         worker.start()
         t = time.perf_counter()
         await _enqueue_all(db, url, n)
@@ -177,7 +188,7 @@ async def engine(db_url: str, url: str, n: int, per_host: int) -> dict[str, floa
             await conn.execute(text("DELETE FROM callback_events"))
         # Drain: delivery alone, from a full outbox.
         await _enqueue_all(db, url, n)
-        worker = DeliveryWorker(settings, db)
+        worker = DeliveryWorker(settings, db, sealer=sealer())
         t = time.perf_counter()
         worker.start()
         await _wait_delivered(db, n, worker)
@@ -233,6 +244,7 @@ def processes_drain(db_url: str, url: str, n: int, processes: int) -> float:
         "OPENBAND_CALLBACK_CONCURRENCY": str(CONCURRENCY),
         "OPENBAND_WORKER_POLL_SECONDS": "0.05",
         "OPENBAND_LOG_LEVEL": "WARNING",
+        **KEY_ENV,
     }
     supervisor = Supervisor(env, processes)
     nudger = Nudger(namespace, processes)
