@@ -462,9 +462,11 @@ class Receiver:
                 out[(ev["message"]["id"], ev["to"])].add(eid)
         return out
 
-    def in_flight(self) -> int:
+    def in_flight(self, started_after: float = 0.0) -> int:
+        """Requests not yet answered; with `started_after` (wall clock), only those that arrived
+        since then, so a caller can act while they still have most of `delay` to run."""
         with self._lock:
-            return sum(1 for h in self.hits if not h.end)
+            return sum(1 for h in self.hits if not h.end and h.start >= started_after)
 
     # --- handling ---
 
