@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from openband.audio.pcm import Audio  # defined in the audio leaf package; re-exported here
+
 # How the network ended a call (a subset of Bandwidth's disconnectCause values: the others —
 # invalid-bxml, callback-error, account-limit — are decided by the platform, not the network).
 NetworkCause = Literal["hangup", "busy", "timeout", "cancel", "rejected", "error", "unknown"]
@@ -29,17 +31,18 @@ RejectReason = Literal["busy", "rejected"]
 RecordAction = Literal["start", "pause", "resume", "stop"]
 
 
-@dataclass(frozen=True, slots=True)
-class Audio:
-    """Audio to play or that was recorded: 16-bit little-endian mono PCM at `rate` Hz."""
+class UnknownCall(LookupError):
+    """No such call in progress on the carrier: never placed there, forgotten, or (for a
+    simulated handset) ended."""
 
-    pcm: bytes
-    rate: int = 8000
-    label: str = ""  # what it is, e.g. "speech(susan): Press 1", a file URL, "dtmf: 12#"
+    def __init__(self, call_id: str, detail: str = "no such call in progress") -> None:
+        super().__init__(f"{call_id}: {detail}")
+        self.call_id = call_id
 
-    @property
-    def seconds(self) -> float:
-        return len(self.pcm) / (2 * self.rate)
+
+class CallStateError(RuntimeError):
+    """The call exists but cannot take this command now (e.g. answering a call the platform
+    placed, pressing keys before the handset answered)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,7 @@ class RecordingDone:
     audio: Audio
     started_at: datetime
     ended_at: datetime
+    call_ended: bool = False  # stopped because the call ended (no recordComplete then)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,20 @@ class Disconnected:
 
 
 VoiceEvent = IncomingCall | Ringing | Answered | Dtmf | PlaybackDone | RecordingDone | Disconnected
+
+
+class Speaker(Protocol):
+    """Speech synthesis, as a carrier needs it: the simulator's handsets speak with it
+    (openband.audio.speech.Speech is the real one; tests pass a fake)."""
+
+    async def speak(
+        self,
+        text: str,
+        *,
+        voice: str | None = None,
+        gender: str | None = None,
+        locale: str | None = None,
+    ) -> Audio: ...
 
 
 class VoiceEvents(Protocol):
