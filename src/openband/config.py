@@ -132,6 +132,17 @@ class Settings(BaseSettings):
     # beyond it a request is refused with 503 and Retry-After (JSON is parsed whole).
     sim_inflight_bytes: int = Field(16 * 1024 * 1024, ge=1)
     # Sending numbers' locations and accounts' limits are cached this long on the hot path...
+    # --- voice (core/voice) ---
+    # A live call is its node's under a lease renewed every third of this; the calls of a node
+    # that stopped renewing are ended (disconnectCause "error") by another node after it.
+    call_lease_seconds: float = Field(30.0, ge=3.0)
+    # How long ended calls, their history and GET …/calls/{id} last (Bandwidth: 7 days).
+    call_history_days: float = Field(7.0, gt=0)
+    # espeak-ng processes synthesising at once (core/voice: SpeakSentence; the simulator).
+    speech_workers: int = Field(2, ge=1, le=32)
+    # How long an unscripted handset rings before it answers.
+    sim_answer_after_seconds: float = Field(1.0, ge=0, le=300)
+
     messaging_cache_seconds: float = Field(5.0, ge=0)
     # ...and emptied when any node changes a number's owner, location or application: the
     # version counting those changes (store/versions.py) is read at most this often.

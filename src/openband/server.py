@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from openband import __version__, heap, wiring
-from openband.api import edge, health, messaging_v2, sim
+from openband.api import edge, health, messaging_v2, sim, sim_calls, voice_v2
 from openband.api.middleware import RequestLog, security_headers, with_security_headers
 from openband.config import Settings
 from openband.store.db import Database, migrate
@@ -121,7 +121,10 @@ def create_app(settings: Settings, *, run_migrations: bool = True, workers: bool
     # ignore_operation_servers=True sends the host's path as is: serve /api/v2 and unprefixed.
     for prefix in messaging_v2.PREFIXES:
         app.include_router(messaging_v2.router, prefix=prefix)
+    for prefix in voice_v2.PREFIXES:
+        app.include_router(voice_v2.router, prefix=prefix)
     app.include_router(sim.router)
+    app.include_router(sim_calls.router)
     dash = dashboard_router()
     for prefix in DASHBOARD_PREFIXES:
         app.include_router(dash, prefix=prefix)

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
-from openband.api import messaging_v2
+from openband.api import messaging_v2, voice_v2
+from openband.audio.speech import Speech
+from openband.clock import RealClock
 from openband.config import Settings
 from openband.core import orders, sealed_secrets
 from openband.core.accounts import Accounts, CredentialCache, failure_limiter
@@ -24,15 +29,17 @@ from openband.core.platform import Platform
 from openband.core.priority import AcceptPriority
 from openband.core.simulator import SimulatorControl
 from openband.core.verify_pool import VerifyPool
+from openband.core.voice import CallRuntime, Directory, Voice
 from openband.delivery.fetch import Fetcher
 from openband.delivery.http import HttpClient
 from openband.delivery.nudge import Nudger
 from openband.delivery.worker import DeliveryWorker
 from openband.heap import freeze_heap
 from openband.network.sim import SimulatorMessaging
+from openband.network.sim.voice import SimulatorVoice
 from openband.sealing import Sealer
 from openband.store import versions
-from openband.store.blobs import open_store
+from openband.store.blobs import BlobStore, open_store
 from openband.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -46,7 +53,8 @@ class Node:
     workers: Workers
     delivery: DeliveryWorker | Nudger  # in process, or nudges to the delivery processes
     http: HttpClient  # callbacks
-    fetcher: Fetcher  # synchronous fetches (media), on a pool of its own
+    fetcher: Fetcher  # synchronous fetches (media, BXML), on a pool of its own
+    speech: Speech
     tasks: list[asyncio.Task[object]] = field(default_factory=list)
 
 
@@ -77,6 +85,7 @@ def build(settings: Settings, db: Database) -> Node:
         delivery.wake()
 
     carrier = SimulatorMessaging(receipt_timeout_seconds=s.sim_receipt_timeout_seconds)
+    blobs = open_store(db, s.media_dir)  # media and recordings: files beside SQLite, or PG objects
     messaging = Messaging(
         s,
         db,
@@ -86,9 +95,10 @@ def build(settings: Settings, db: Database) -> Node:
         carrier=carrier,
         fetcher=fetcher,
         wake_delivery=delivery.wake,
-        blobs=open_store(db, s.media_dir),  # media bytes: files beside SQLite, or PG objects
+        blobs=blobs,
         routing=Generation(partial(_routing_version, db), s.cache_check_seconds),
     )
+    voice, speech = _voice(s, db, sealer=sealer, fetcher=fetcher, blobs=blobs, wake=delivery.wake)
     inventory = Inventory(s, db)
     platform = Platform(
         settings=s,
@@ -113,10 +123,52 @@ def build(settings: Settings, db: Database) -> Node:
         ),
         inventory=inventory,
         sealer=sealer,
+        voice=voice,
     )
-    node = Node(platform, workers, delivery, http, fetcher)
+    node = Node(platform, workers, delivery, http, fetcher, speech)
     _register_jobs(node)
     return node
+
+
+def _voice(
+    s: Settings,
+    db: Database,
+    *,
+    sealer: Sealer,
+    fetcher: Fetcher,
+    blobs: BlobStore,
+    wake: Callable[[], None],
+) -> tuple[Voice, Speech]:
+    """The call engine on the simulated network: the network asks the directory for handsets'
+    call scripts and which numbers are the platform's; core drives the network."""
+    clock = RealClock()
+    speech = Speech(workers=s.speech_workers)
+    directory = Directory(db)
+    sim = SimulatorVoice(
+        clock,
+        speech,
+        directory.call_script,
+        directory.platform_number,
+        answer_after_seconds=s.sim_answer_after_seconds,
+    )
+    runtime = CallRuntime(
+        db=db,
+        carrier=sim,
+        fetcher=fetcher,
+        speaker=speech,
+        blobs=blobs,
+        sealer=sealer,
+        clock=clock,
+        render=voice_v2.webhook,
+        public_base=(s.public_url or f"http://{s.host}:{s.port}"),
+        node=s.worker_id or f"{socket.gethostname()}:{os.getpid()}",
+        lease_seconds=s.call_lease_seconds,
+        wake_delivery=wake,
+        retry_hours=s.callback_retry_hours,
+    )
+    sim.start(runtime)
+    voice = Voice(s, db, runtime=runtime, sim=sim, sealer=sealer, clock=clock, blobs=blobs)
+    return voice, speech
 
 
 def _register_jobs(node: Node) -> None:
@@ -144,9 +196,11 @@ async def start(node: Node, *, run_workers: bool = True) -> None:
     if isinstance(node.delivery, DeliveryWorker):
         node.delivery.start()
     node.platform.messaging.start_pump()
+    node.tasks.append(asyncio.create_task(node.platform.voice.keep_leases()))
 
 
 async def stop(node: Node) -> None:
+    await node.platform.voice.close()
     await node.platform.messaging.stop()
     if isinstance(node.delivery, DeliveryWorker):
         await node.delivery.stop()
@@ -155,4 +209,5 @@ async def stop(node: Node) -> None:
     await node.workers.stop()
     await node.http.close()
     await node.fetcher.close()
+    await node.speech.close()
     node.platform.accounts.close()

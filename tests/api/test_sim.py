@@ -159,7 +159,7 @@ def test_behaviour_put_get_delete(account: Account) -> None:
     assert r.json() == {
         "mode": "deliver", "errorCode": None, "delaySeconds": 0.0, "autoReply": None,
         "autoReplyDelaySeconds": 0.0, "number": tn, "reserved": False, "scripted": False,
-        "failureCode": None,
+        "failureCode": None, "call": None,
     }  # fmt: skip
     body = {"mode": "fail", "errorCode": 4720, "delaySeconds": 1.5}
     r = c.put(f"{SIM}/handsets/{tn}", json=body, auth=account.auth)
@@ -174,6 +174,49 @@ def test_behaviour_put_get_delete(account: Account) -> None:
     assert c.delete(f"{SIM}/handsets/{tn}", auth=account.auth).status_code == 204
     assert not c.get(f"{SIM}/handsets/{tn}", auth=account.auth).json()["scripted"]
     assert c.delete(f"{SIM}/handsets/{tn}", auth=account.auth).status_code == 204
+
+
+def test_a_call_script_is_kept_with_the_behaviour(account: Account) -> None:
+    c, tn = account.client, handset()
+    call = {
+        "answer": "machine",
+        "answerAfterSeconds": 3,
+        "greeting": "Leave it at the tone",
+        "actions": [{"on": "heard", "phrase": "press 1", "press": "1"}],
+    }
+    r = c.put(f"{SIM}/handsets/{tn}", json={"mode": "opt_out", "call": call}, auth=account.auth)
+    assert r.status_code == 200, r.text
+    got = c.get(f"{SIM}/handsets/{tn}", auth=account.auth).json()
+    assert got["mode"] == "opt_out"
+    assert got["call"]["answer"] == "machine" and got["call"]["answerAfterSeconds"] == 3
+    assert got["call"]["actions"] == [
+        {"on": "heard", "phrase": "press 1", "press": "1", "afterSeconds": 0.0}
+    ]
+    # PUT replaces the whole script: without "call", calls are answered by default again.
+    c.put(f"{SIM}/handsets/{tn}", json={"mode": "deliver"}, auth=account.auth)
+    assert c.get(f"{SIM}/handsets/{tn}", auth=account.auth).json()["call"] is None
+
+
+@pytest.mark.parametrize(
+    ("call", "field_name"),
+    [
+        ({"answer": "explode"}, "call.answer"),
+        ({"answerAfterSeconds": -1}, "call.answerAfterSeconds"),
+        ({"actions": [{"press": "1x"}]}, "call.actions[0].press"),
+        ({"actions": [{"say": "hi", "press": "1"}]}, "call.actions[0]"),
+        ({"ring": 3}, "call.ring"),
+        ([1], "call"),
+    ],
+)
+def test_a_call_script_is_refused_with_the_field(
+    account: Account, call: Any, field_name: str
+) -> None:
+    tn = handset()
+    r = account.client.put(f"{SIM}/handsets/{tn}", json={"call": call}, auth=account.auth)
+    e = err(r, 400, "request-validation")
+    fields = [f["fieldName"] for f in e.get("fieldErrors", [])]
+    assert field_name in fields or field_name in e["description"], e
+    assert not account.client.get(f"{SIM}/handsets/{tn}", auth=account.auth).json()["scripted"]
 
 
 @pytest.mark.parametrize(

@@ -127,6 +127,7 @@ def test_another_accounts_number_answers_like_any_handset(
             "reserved": False,
             "scripted": False,
             "failureCode": None,
+            "call": None,
         }
         assert _put(bob, tn, mode="opt_out").status_code == 200
         assert bob.client.delete(f"/sim/v1/handsets/{tn}", auth=bob.auth).status_code == 204

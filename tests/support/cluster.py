@@ -30,7 +30,7 @@ import subprocess
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -359,12 +359,15 @@ class Receiver:
     answer repeats). Answers: "200", "500", …; "sleep:S" (answer 200 after S seconds, or when the
     sender hangs up); "reset" (close the connection without answering). `delay` makes every
     request wait that long first (to widen overlap windows). `files` serves GETs (media).
+    `bxml[path]` is what a 200 on `path` answers (a voice app's BXML): a string, or a function
+    of the request's Hit returning one.
     """
 
     def __init__(self) -> None:
         self.hits: list[Hit] = []
         self.scripts: dict[str, list[str]] = {}
         self.files: dict[str, tuple[bytes, str]] = {}
+        self.bxml: dict[str, str | Callable[[Hit], str]] = {}
         self.stalls: dict[str, int] = {}
         self.delay = 0.0
         self.port = 0
@@ -508,6 +511,10 @@ class Receiver:
                     request.transport.abort()
                 return web.Response(status=200)
             hit.peer_gone = hit.peer_gone or _gone(request)
+            doc = self.bxml.get(request.path)
+            if doc is not None and answer == "200":
+                text = doc(hit) if callable(doc) else doc
+                return web.Response(status=200, text=text, content_type="application/xml")
             return web.Response(status=int(answer), text="ok")
         finally:
             hit.answer = answer
@@ -715,6 +722,21 @@ def provision_messaging(
         200,
     )
 
+    tns = order_numbers(client, account, site_id, peer_id, area_code, quantity, order_timeout)
+    return Messaging(account, app_id, site_id, peer_id, tns)
+
+
+def order_numbers(
+    client: httpx.Client,
+    account: str,
+    site_id: str,
+    peer_id: str,
+    area_code: str,
+    quantity: int,
+    order_timeout: float = 60.0,
+) -> list[str]:
+    """Order numbers onto a location and wait for the order to complete: their E.164 forms."""
+    base = f"/api/accounts/{account}"
     order = (
         "<Order><AreaCodeSearchAndOrderType>"
         f"<AreaCode>{area_code}</AreaCode><Quantity>{quantity}</Quantity>"
@@ -736,7 +758,73 @@ def provision_messaging(
         time.sleep(0.1)
     tns = [e.text or "" for e in doc.findall("CompletedNumbers/TelephoneNumber/FullNumber")]
     assert len(tns) == quantity, etree.tostring(doc).decode()
-    return Messaging(account, app_id, site_id, peer_id, [f"+1{tn}" for tn in tns])
+    return [f"+1{tn}" for tn in tns]
+
+
+@dataclass
+class VoiceApp:
+    """What provision_voice made: call from (and to) `numbers` with `app_id`."""
+
+    account_id: str
+    app_id: str
+    site_id: str
+    peer_id: str
+    numbers: list[str]
+
+
+def provision_voice(
+    client: httpx.Client,
+    account: str,
+    initiate_url: str,
+    status_url: str | None,
+    creds: tuple[str, str] | None,
+    *,
+    area_code: str = "919",
+    quantity: int = 1,
+    name: str = "voice app",
+) -> VoiceApp:
+    """A Voice-V2 application (CallInitiatedCallbackUrl, CallStatusCallbackUrl, CallbackCreds)
+    linked to a new location's origination settings (HttpVoiceV2AppId), with numbers on it:
+    through the Dashboard API, as a Bandwidth customer does it."""
+    base = f"/api/accounts/{account}"
+    parts = [
+        "<Application><ServiceType>Voice-V2</ServiceType>",
+        f"<AppName>{_xml_escape(name)}</AppName>",
+        f"<CallInitiatedCallbackUrl>{_xml_escape(initiate_url)}</CallInitiatedCallbackUrl>",
+    ]
+    if status_url:
+        parts.append(f"<CallStatusCallbackUrl>{_xml_escape(status_url)}</CallStatusCallbackUrl>")
+    if creds:
+        parts.append(
+            f"<CallbackCreds><UserId>{_xml_escape(creds[0])}</UserId>"
+            f"<Password>{_xml_escape(creds[1])}</Password></CallbackCreds>"
+        )
+    parts.append("</Application>")
+    doc = _expect(client.post(f"{base}/applications", content="".join(parts), headers=XML), 201)
+    assert doc is not None
+    app_id = doc.findtext("Application/ApplicationId")
+    assert app_id, etree.tostring(doc)
+    r = client.post(f"{base}/sites", content=CREATE_SITE, headers=XML)
+    _expect(r, 201)
+    site_id = _location_id(r)
+    r = client.post(f"{base}/sites/{site_id}/sippeers", content=CREATE_SIPPEER, headers=XML)
+    _expect(r, 201)
+    peer_id = _location_id(r)
+    origination = (
+        "<SipPeerOriginationSettings><VoiceProtocol>HTTP</VoiceProtocol>"
+        f"<HttpSettings><HttpVoiceV2AppId>{app_id}</HttpVoiceV2AppId></HttpSettings>"
+        "</SipPeerOriginationSettings>"
+    )
+    _expect(
+        client.post(
+            f"{base}/sites/{site_id}/sippeers/{peer_id}/products/origination/settings",
+            content=origination,
+            headers=XML,
+        ),
+        201,
+    )
+    tns = order_numbers(client, account, site_id, peer_id, area_code, quantity)
+    return VoiceApp(account, app_id, site_id, peer_id, tns)
 
 
 # --- messaging helpers -------------------------------------------------------------------------

@@ -15,12 +15,16 @@ from starlette.responses import JSONResponse, Response
 
 from openband.api.dashboard.xml import XML_MEDIA_TYPE, error_document
 from openband.api.messaging_v2 import routes as messaging
+from openband.api.voice_v2 import routes as voice
 
-Family = Literal["dashboard", "messaging", "sim", "openband"]
+Family = Literal["dashboard", "messaging", "voice", "sim", "openband"]
 
 SIM_PREFIX = "/sim/v1"
 DASHBOARD_PREFIXES = ("/api", "/api/v1", "/v1.0")
 _MESSAGING = re.compile(r"^(?:/api/v2)?/users(?:/|$)")
+_VOICE = re.compile(
+    r"^(?:/api/v2)?/accounts/[^/]+/(?:calls|recordings|conferences|statistics)(?:/|$)"
+)
 # C0 controls and DEL: never part of an id, number, date or name a path or query carries.
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 _CONTROL_BYTES = re.compile(b"[\x00-\x1f\x7f]")
@@ -31,6 +35,8 @@ _REASONS = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
 def family(path: str) -> Family:
     if path == SIM_PREFIX or path.startswith(SIM_PREFIX + "/"):
         return "sim"
+    if _VOICE.match(path):
+        return "voice"
     if _MESSAGING.match(path) or path.startswith("/api/v2/") or path == "/api/v2":
         return "messaging"
     if any(path == p or path.startswith(p + "/") for p in DASHBOARD_PREFIXES):
@@ -47,6 +53,8 @@ def error(path: str, status: int, description: str | None = None) -> Response:
             return messaging.not_found(path)
         type_ = "request-validation" if status == 400 else "messagingRequestError"
         return messaging.error_response(status, type_, text)
+    if kind == "voice":
+        return voice.error_response(status, text)
     if kind == "dashboard":
         body = error_document("ErrorResponse", "status", None, text)
         return Response(body, status_code=status, media_type=XML_MEDIA_TYPE)

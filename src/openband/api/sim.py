@@ -33,7 +33,14 @@ from openband.api.context import ctx
 from openband.clock import iso
 from openband.core import simulator as sim
 from openband.core.accounts import KIND_BASIC, Principal
-from openband.core.simulator import MAX_TEXT, RECEIVED, Behaviour, HandsetMessage, MediaItem
+from openband.core.simulator import (
+    MAX_TEXT,
+    RECEIVED,
+    Behaviour,
+    CallScript,
+    HandsetMessage,
+    MediaItem,
+)
 from openband.errors import CoreError, InvalidInput, retry_after_header
 
 log = logging.getLogger(__name__)
@@ -145,6 +152,29 @@ class BehaviourIn(_Wire):
         None, description="After delivery the handset replies this text; `{text}` = what it got."
     )
     auto_reply_delay_seconds: float = 0.0
+    call: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "How the handset answers calls: `answer` (answer, busy, no-answer, reject, machine), "
+            "`answerAfterSeconds`, `greeting` (machine), `voice`, and `actions` (say, press, "
+            "hangup; on `answered` or when it `heard` a phrase, `afterSeconds` later). Absent: "
+            "it rings about a second, answers and stays on the line. See docs/voice.md."
+        ),
+        examples=[{"answer": "answer", "answerAfterSeconds": 2}],
+    )
+
+    def call_script(self) -> CallScript | None:
+        if self.call is None:
+            return None
+        try:
+            return CallScript.from_json(self.call)
+        except InvalidInput as exc:  # name the field as the body does
+            where = f"call.{exc.field}" if exc.field else "call"
+            text = str(exc)
+            text = (
+                f"call.{text}" if exc.field and text.startswith(exc.field) else f"{where}: {text}"
+            )
+            raise InvalidInput(text, field=where) from None
 
     def behaviour(self) -> Behaviour:
         return Behaviour(
@@ -419,6 +449,7 @@ def _behaviour_out(h: sim.HandsetScript) -> BehaviourOut:
         delay_seconds=b.delay_seconds,
         auto_reply=b.auto_reply,
         auto_reply_delay_seconds=b.auto_reply_delay_seconds,
+        call=h.call.to_json() if h.call is not None else None,
     )
 
 
@@ -426,7 +457,10 @@ def _behaviour_out(h: sim.HandsetScript) -> BehaviourOut:
     "/handsets/{number}",
     response_model=BehaviourOut,
     summary="A handset's behaviour",
-    description="What the handset does with messages it is sent (default: deliver).",
+    description=(
+        "What the handset does with messages it is sent (default: deliver) and how it answers "
+        "calls (`call`; default: rings about a second and answers)."
+    ),
 )
 async def get_handset(
     request: Request, number: str, principal: Principal = Security(_principal)
@@ -449,7 +483,9 @@ async def get_handset(
 async def put_handset(
     request: Request, number: str, body: BehaviourIn, principal: Principal = Security(_principal)
 ) -> BehaviourOut:
-    script = await ctx(request).simulator.set_script(principal.account_id, number, body.behaviour())
+    script = await ctx(request).simulator.set_script(
+        principal.account_id, number, body.behaviour(), body.call_script()
+    )
     log.info(
         "handset scripted", extra={"handset": script.number, "account_id": principal.account_id}
     )

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from openband.core.messaging import MediaLibrary, Messaging
     from openband.core.orders import Orders
     from openband.core.simulator import SimulatorControl
+    from openband.core.voice import Voice
     from openband.sealing import Sealer
     from openband.store.db import Database
 
@@ -38,6 +39,7 @@ class Platform:
     inventory: Inventory
     # Seals the secrets a write stores (applications' callback passwords and signing secret).
     sealer: Sealer
+    voice: Voice
 
     async def read(
         self,

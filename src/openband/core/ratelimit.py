@@ -7,6 +7,7 @@ Limits live in accounts.limits (JSON). Absent keys mean "no limit":
     messaging_queue_seconds               how far ahead the account's queue may reach; beyond it
                                           a new message is refused (429 max-message-queue-size-
                                           exceeded). Bandwidth: 15 minutes of the rate.
+    voice_calls_per_second, voice_concurrent_calls, voice_call_queue   (core/voice/limits.py)
 
 Scheduling is a virtual clock per key ("acct:<id>", "tn:<e164>"): a recipient of n segments is
 sent at the later of now and each key's next free instant, which then moves on by n / rate. The
@@ -26,7 +27,19 @@ QUEUE_SECONDS = "messaging_queue_seconds"
 
 # Bandwidth's documented defaults (rateLimits.mdx): 1 segment/s per account and per number, a
 # queue of 15 minutes of that rate. `openband accounts create --limits bandwidth` applies them.
-BANDWIDTH_DEFAULTS: dict[str, float] = {ACCOUNT_RATE: 1.0, NUMBER_RATE: 1.0, QUEUE_SECONDS: 900.0}
+# Voice (core/voice/limits.py): outbound calls created per second, calls up at once, and how
+# many created calls may wait for their turn (Bandwidth: 5 CPS, 100 sessions, CPS x 300).
+CALLS_PER_SECOND = "voice_calls_per_second"
+CONCURRENT_CALLS = "voice_concurrent_calls"
+CALL_QUEUE = "voice_call_queue"
+BANDWIDTH_DEFAULTS: dict[str, float] = {
+    ACCOUNT_RATE: 1.0,
+    NUMBER_RATE: 1.0,
+    QUEUE_SECONDS: 900.0,
+    CALLS_PER_SECOND: 5.0,
+    CONCURRENT_CALLS: 100.0,
+    CALL_QUEUE: 1500.0,
+}
 PRESETS: dict[str, dict[str, float]] = {"bandwidth": BANDWIDTH_DEFAULTS, "none": {}}
 
 

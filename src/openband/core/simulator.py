@@ -24,6 +24,7 @@ from openband.network import segments
 from openband.network.messaging import CONTROL_IN_TEXT, MAX_TEXT, MediaItem
 from openband.network.sim import RESERVED, Behaviour, ReservedNumber, SimulatorMessaging, reserved
 from openband.network.sim.behaviours import DEFAULT
+from openband.network.sim.call_scripts import MAX_SPEECH, CallScript
 from openband.store import numbers
 from openband.store import simulator as log
 from openband.store.db import Transaction
@@ -38,10 +39,12 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_MEDIA",
     "MAX_RECIPIENTS",
+    "MAX_SPEECH",
     "MAX_TEXT",
     "RECEIVED",
     "SENT",
     "Behaviour",
+    "CallScript",
     "HandsetMessage",
     "HandsetScript",
     "HandsetSent",
@@ -74,6 +77,7 @@ class HandsetScript:
     behaviour: Behaviour
     reserved: bool  # a reserved test number: fixed behaviour
     scripted: bool  # set by a user (else the default, deliver)
+    call: CallScript | None = None  # how it answers calls (None: rings ~1 s, answers, stays on)
 
 
 def _media_name(url: str, index: int) -> str:
@@ -302,17 +306,22 @@ class SimulatorControl:
             own = await log.script(conn, account_id, tn)
             found = own if own is not None else await log.script(conn, log.PLATFORM, tn)
         behaviour = Behaviour.from_json(found) if found is not None else DEFAULT
-        return HandsetScript(tn, behaviour, reserved=False, scripted=own is not None)
+        call = CallScript.from_json(found["call"]) if found and found.get("call") else None
+        return HandsetScript(tn, behaviour, reserved=False, scripted=own is not None, call=call)
 
-    async def set_script(self, account_id: str, number: str, behaviour: Behaviour) -> HandsetScript:
-        """Script the handset for `account_id`'s own messages (and, later, calls)."""
+    async def set_script(
+        self, account_id: str, number: str, behaviour: Behaviour, call: CallScript | None = None
+    ) -> HandsetScript:
+        """Script the handset for `account_id`'s own messages and calls (one row: the messaging
+        behaviour's fields and the call script under "call")."""
         tn = to_e164(number, field="number")
         _not_reserved(tn)
         behaviour = behaviour.validate()
         tn = await self._handset(account_id, tn)
+        stored = behaviour.to_json() | ({"call": call.to_json()} if call is not None else {})
         async with self.db.begin() as conn:
-            await log.put_script(conn, account_id, tn, behaviour.to_json())
-        return HandsetScript(tn, behaviour, reserved=False, scripted=True)
+            await log.put_script(conn, account_id, tn, stored)
+        return HandsetScript(tn, behaviour, reserved=False, scripted=True, call=call)
 
     async def reset_script(self, account_id: str, number: str) -> None:
         tn = to_e164(number, field="number")

@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openband.store.schema import media
+from openband.store.schema import call_recordings, media
 
 _c = media.c
 
@@ -159,8 +159,12 @@ async def sweep(conn: AsyncConnection, at: datetime, limit: int = 1000) -> tuple
 
 
 async def named_blobs(conn: AsyncConnection, refs: list[str]) -> set[str]:
-    """Which of `refs` a row names (the blob store's orphan sweep)."""
+    """Which of `refs` a row names (the blob store's orphan sweep): media and call recordings
+    share the store."""
     if not refs:
         return set()
-    rows = await conn.execute(select(_c.blob_ref).where(_c.blob_ref.in_(refs)))
+    rec = call_recordings.c.blob_ref
+    rows = await conn.execute(
+        select(_c.blob_ref).where(_c.blob_ref.in_(refs)).union(select(rec).where(rec.in_(refs)))
+    )
     return {r[0] for r in rows}

@@ -494,3 +494,82 @@ sim_handset_messages = Table(
     _ts("at"),
     Index("ix_sim_msgs_handset", "handset", "at"),
 )
+
+# --- voice (store/calls.py) -----------------------------------------------------------------
+
+# One row per call leg: identity, lifecycle times and outcome (Bandwidth's callState), how its
+# webhooks are sent (`settings`, secrets sealed), and who runs it. A live call is owned by one
+# node (`node`) under a lease renewed while it runs; a call whose lease passed is ended by any
+# node with disconnectCause "error" (core/voice/runtime.py). Kept 7 days after it ends.
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", String(64), primary_key=True),  # callId, c-…
+    Column("account_id", String(32), nullable=False),
+    Column("application_id", String(36), nullable=False),
+    Column("direction", String(8), nullable=False),  # inbound | outbound
+    Column("from_tn", String(256), nullable=False),
+    Column("to_tn", String(256), nullable=False),
+    Column("state", String(16), nullable=False),  # queued initiated answered disconnected
+    Column("priority", Integer, nullable=False, default=5),
+    Column("tag", Text, nullable=True),
+    Column("settings", JSON, nullable=False),
+    Column("parent_call_id", String(64), nullable=True),
+    _ts("enqueued_time", nullable=True),
+    _ts("start_time", nullable=True),
+    _ts("answer_time", nullable=True),
+    _ts("end_time", nullable=True),
+    Column("disconnect_cause", String(32), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("error_id", String(64), nullable=True),
+    _ts("last_update"),
+    Column("node", String(64), nullable=True),
+    _ts("lease_until", nullable=True),
+    _ts("created_at"),
+    Index("ix_calls_account_created", "account_id", "created_at"),
+    # Live calls only: the lease sweep and the concurrent-call count read nothing else.
+    Index(
+        "ix_calls_live",
+        "lease_until",
+        sqlite_where=text("state != 'disconnected'"),
+        postgresql_where=text("state != 'disconnected'"),
+    ),
+)
+
+# A call's history, in order: each webhook and the BXML it returned, each verb run, what the
+# far end heard, digits, the end (GET /sim/v1/calls/{id}; the console later).
+call_history = Table(
+    "call_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("call_id", String(64), nullable=False),
+    _ts("at"),
+    Column("kind", String(24), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Index("ix_call_history_call", "call_id", "id"),
+)
+
+# Recordings of calls; the audio lives in the blob store (store/blobs.py) like media.
+call_recordings = Table(
+    "call_recordings",
+    metadata,
+    Column("id", String(64), primary_key=True),  # recordingId
+    Column("call_id", String(64), nullable=False),
+    Column("account_id", String(32), nullable=False),
+    Column("application_id", String(36), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("from_tn", String(256), nullable=False),
+    Column("to_tn", String(256), nullable=False),
+    _ts("start_time"),
+    _ts("end_time"),
+    Column("duration", Float, nullable=False),
+    Column("channels", Integer, nullable=False, default=1),
+    Column("file_format", String(8), nullable=False),  # wav | mp3
+    Column("status", String(16), nullable=False),  # complete partial error processing
+    Column("size", Integer, nullable=False, default=0),
+    Column("blob_ref", String(64), nullable=True),
+    Column("tag", Text, nullable=True),
+    _ts("created_at"),
+    Index("ix_call_recordings_call", "call_id", "start_time"),
+    Index("ix_call_recordings_account", "account_id", "start_time"),
+)
