@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openband.store.schema import (
@@ -24,6 +24,8 @@ from openband.store.schema import (
 )
 
 _c = calls.c
+# A literal, not a bound parameter: the partial index ix_calls_live only matches it so on SQLite.
+_LIVE = _c.state != literal_column("'disconnected'")
 _h = call_history.c
 _r = call_recordings.c
 
@@ -54,7 +56,7 @@ async def set_fields(conn: AsyncConnection, call_id: str, **values: Any) -> None
 
 async def live_count(conn: AsyncConnection, account_id: str) -> int:
     """The account's calls not yet ended (the concurrent-call limit)."""
-    stmt = select(func.count()).where(_c.account_id == account_id, _c.state != "disconnected")
+    stmt = select(func.count()).where(_c.account_id == account_id, _LIVE)
     return int((await conn.execute(stmt)).scalar_one())
 
 
@@ -72,7 +74,7 @@ async def renew_leases(
     for i in range(0, len(call_ids), 500):
         res = await conn.execute(
             update(calls)
-            .where(_c.id.in_(call_ids[i : i + 500]), _c.node == node, _c.state != "disconnected")
+            .where(_c.id.in_(call_ids[i : i + 500]), _c.node == node, _LIVE)
             .values(lease_until=until)
         )
         renewed += res.rowcount or 0
@@ -83,7 +85,7 @@ async def orphaned(conn: AsyncConnection, at: datetime, limit: int = 500) -> lis
     """Live calls whose owner's lease has passed (the owner died)."""
     stmt = (
         select(calls)
-        .where(_c.state != "disconnected", _c.lease_until < at)
+        .where(_LIVE, _c.lease_until < at)
         .order_by(_c.lease_until)
         .limit(limit)
     )

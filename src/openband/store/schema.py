@@ -527,9 +527,12 @@ calls = Table(
     _ts("lease_until", nullable=True),
     _ts("created_at"),
     Index("ix_calls_account_created", "account_id", "created_at"),
-    # Live calls only: the lease sweep and the concurrent-call count read nothing else.
+    # Live calls only: the concurrent-call count (by account) and the lease sweep (a scan of
+    # this small index) read nothing else; queries spell the state as a literal so SQLite's
+    # planner can match the partial predicate.
     Index(
         "ix_calls_live",
+        "account_id",
         "lease_until",
         sqlite_where=text("state != 'disconnected'"),
         postgresql_where=text("state != 'disconnected'"),

@@ -50,7 +50,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_calls_live",
         "calls",
-        ["lease_until"],
+        ["account_id", "lease_until"],
         sqlite_where=sa.text("state != 'disconnected'"),
         postgresql_where=sa.text("state != 'disconnected'"),
     )
