@@ -83,12 +83,7 @@ async def renew_leases(
 
 async def orphaned(conn: AsyncConnection, at: datetime, limit: int = 500) -> list[dict[str, Any]]:
     """Live calls whose owner's lease has passed (the owner died)."""
-    stmt = (
-        select(calls)
-        .where(_LIVE, _c.lease_until < at)
-        .order_by(_c.lease_until)
-        .limit(limit)
-    )
+    stmt = select(calls).where(_LIVE, _c.lease_until < at).order_by(_c.lease_until).limit(limit)
     return [dict(r) for r in (await conn.execute(stmt)).mappings()]
 
 
