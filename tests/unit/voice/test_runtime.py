@@ -178,7 +178,8 @@ class Rig:
         work runs on threads, which the virtual clock does not wait for)."""
         for _ in range(5000):
             await asyncio.sleep(0)
-            if not self.sim._drains and not any(a.tasks for a in self.runtime.active.values()):
+            busy = any(a.tasks for a in self.runtime.active.values()) or self.runtime.flushes
+            if not self.sim._drains and not busy:
                 return
             await asyncio.sleep(0.001)
         raise AssertionError("the runtime never settled")
@@ -271,6 +272,7 @@ class Rig:
         return row
 
     async def history(self, call_id: str) -> list[dict[str, Any]]:
+        await self.runtime.flush_history()  # as GET /sim/v1/calls/{id} does
         async with self.db.connect() as conn:
             return await repo.history(conn, call_id)
 

@@ -47,6 +47,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_BXML = 64 * 1024
+# History lines that come with no change of the call's row or webhook (a verb run, a sentence
+# heard, a digit) are written for all calls together this long after the first of them: one
+# transaction instead of one per call and batch of effects.
+HISTORY_FLUSH_SECONDS = 0.05
 MAX_AUDIO_FILE = 16 * 1024 * 1024
 AUDIO_CACHE_BYTES = 64 * 1024 * 1024
 RECORDING_CAP = 200 * 1024 * 1024
@@ -79,6 +83,8 @@ class Active:
     ending: tuple[str, str | None] | None = None  # the cause we hung up with
     notes: list[tuple[datetime, str, dict[str, Any]]] = field(default_factory=list)
     playbacks: int = 0
+    saving: bool = False  # a _save of this call is writing: the batch flush leaves it alone
+    flushed: asyncio.Future[None] | None = None  # the batch flush writing this call's lines
 
 
 class CallRuntime:
@@ -116,6 +122,9 @@ class CallRuntime:
         self._audio: OrderedDict[str, net.Audio] = OrderedDict()
         self._audio_bytes = 0
         self._incoming: Callable[[net.IncomingCall], Any] | None = None
+        self._unwritten: dict[str, Active] = {}  # calls with history lines to write
+        self._flush_timer: Timer | None = None
+        self.flushes: set[asyncio.Task[None]] = set()
 
     # --- what core/voice/service hands over ------------------------------------------------
 
@@ -466,8 +475,10 @@ class CallRuntime:
                         await self.carrier.reject(call.call_id, "rejected")
                     else:
                         await self.carrier.hang_up(call.call_id)
-        if hooks or a.notes:
+        if hooks:
             await self._save(a, hooks=hooks)
+        elif a.notes:
+            self._defer_history(a)
 
     def _set_timer(self, a: Active, token: str, seconds: float) -> None:
         def fire() -> None:
@@ -589,6 +600,8 @@ class CallRuntime:
         """One transaction: the call's changed fields, its new history lines and the webhooks
         the change raised (the outbox)."""
         call = a.call
+        if a.flushed is not None:  # lines of this call in a batch being written go first
+            await asyncio.shield(a.flushed)
         at = self.clock.now()
         webhooks = []
         for kind, target, tag, extra in hooks or ():
@@ -596,14 +609,58 @@ class CallRuntime:
             webhooks.append(_webhook(call, kind, target, body))
             a.notes.append((at, "webhook", {"eventType": kind, "url": target.url, "async": True}))
         notes, a.notes = a.notes, []
-        async with self.db.begin() as conn:
-            if values:
-                await repo.set_fields(conn, call.call_id, last_update=at, **values)
-            await repo.add_history(conn, [(call.call_id, t, k, d) for t, k, d in notes])
-            if webhooks:
-                await enqueue(conn, webhooks, sealer=self.sealer, retry_hours=self.retry_hours)
+        self._unwritten.pop(call.call_id, None)
+        a.saving = True
+        try:
+            async with self.db.begin() as conn:
+                if values:
+                    await repo.set_fields(conn, call.call_id, last_update=at, **values)
+                await repo.add_history(conn, [(call.call_id, t, k, d) for t, k, d in notes])
+                if webhooks:
+                    await enqueue(conn, webhooks, sealer=self.sealer, retry_hours=self.retry_hours)
+        finally:
+            a.saving = False
         if webhooks:
             self.wake_delivery()
+
+    def _defer_history(self, a: Active) -> None:
+        self._unwritten[a.call.call_id] = a
+        if self._flush_timer is None:
+            self._flush_timer = self.clock.call_later(HISTORY_FLUSH_SECONDS, self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._flush_timer = None
+        task = asyncio.get_running_loop().create_task(self.flush_history())
+        self.flushes.add(task)
+        task.add_done_callback(self.flushes.discard)
+
+    async def flush_history(self) -> None:
+        """Write the history lines waiting to be written, of every call, in one transaction
+        (GET /sim/v1/calls/{id} calls it first, so a timeline read here is complete). A call
+        whose own save is writing keeps its lines for the next flush, so a call's lines are
+        committed in the order they were made."""
+        batch = {cid: a for cid, a in self._unwritten.items() if not a.saving}
+        for cid in batch:
+            del self._unwritten[cid]
+        entries = []
+        for a in batch.values():
+            notes, a.notes = a.notes, []
+            entries += [(a.call.call_id, t, k, d) for t, k, d in notes]
+        if self._unwritten and self._flush_timer is None:
+            self._flush_timer = self.clock.call_later(HISTORY_FLUSH_SECONDS, self._flush_soon)
+        if not entries:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for a in batch.values():
+            a.flushed = done
+        try:
+            async with self.db.begin() as conn:
+                await repo.add_history(conn, entries)
+        finally:
+            done.set_result(None)
+            for a in batch.values():
+                if a.flushed is done:
+                    a.flushed = None
 
     # --- leases -----------------------------------------------------------------------------
 
@@ -660,6 +717,11 @@ class CallRuntime:
         return ended
 
     async def close(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        with contextlib.suppress(Exception):
+            await self.flush_history()
         for a in list(self.active.values()):
             for t in a.timers.values():
                 t.cancel()

@@ -359,6 +359,7 @@ class Voice:
         self, account_id: str, call_id: str
     ) -> tuple[Call, list[dict[str, Any]]]:
         call = await self._sim_call(account_id, call_id)
+        await self.runtime.flush_history()  # lines of live calls not yet written
         async with self.db.connect() as conn:
             history = await repo.history(conn, call_id)
         return call, history
