@@ -14,6 +14,7 @@ answer replaces it; a document that ends without one hangs up (an implicit <Hang
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urljoin
 
 from openband import bxml
@@ -187,15 +188,12 @@ class Machine:
                 out.append(fx.SetTag(self.tag))
             case bxml.Redirect():
                 self._verb_tag(verb.tag, out)
-                target = webhook_target(
+                target = self._hook(
+                    verb,
                     verb.redirect_url,
-                    self.base_url,
                     verb.redirect_method,
                     verb.redirect_fallback_url,
                     verb.redirect_fallback_method,
-                    (verb.username, verb.password),
-                    (verb.fallback_username, verb.fallback_password),
-                    self.creds,
                 )
                 self._fetch("redirect", target, self.tag, {}, out)
             case bxml.Gather():
@@ -222,15 +220,8 @@ class Machine:
                     out.append(fx.Record(rid, "start"))
                     available = None
                     if verb.recording_available_url:
-                        available = webhook_target(
-                            verb.recording_available_url,
-                            self.base_url,
-                            verb.recording_available_method,
-                            None,
-                            None,
-                            (verb.username, verb.password),
-                            (None, None),
-                            self.creds,
+                        available = self._hook(
+                            verb, verb.recording_available_url, verb.recording_available_method
                         )
                     out.append(fx.KeepRecording(rid, verb.file_format, available, self.tag))
             case bxml.StopRecording():
@@ -258,6 +249,30 @@ class Machine:
             return
         self.tag = tag or None
         out.append(fx.SetTag(self.tag))
+
+    def _hook(
+        self,
+        verb: Any,
+        url: str,
+        method: str | None,
+        fallback_url: str | None = None,
+        fallback_method: str | None = None,
+    ) -> Target:
+        """A webhook of `verb` (its username/password, and its fallback's when it has a
+        fallback URL), resolved against this document and defaulting to the call's creds."""
+        fallback = (
+            (verb.fallback_username, verb.fallback_password) if fallback_url else (None, None)
+        )
+        return webhook_target(
+            url,
+            self.base_url,
+            method,
+            fallback_url,
+            fallback_method,
+            (verb.username, verb.password),
+            fallback,
+            self.creds,
+        )
 
     def _answer(self, out: list[fx.Effect]) -> None:
         if not self.answered:
@@ -398,16 +413,7 @@ class Machine:
         if self.listening is not None:
             v = self.listening
             if v.dtmf_url:
-                target = webhook_target(
-                    v.dtmf_url,
-                    self.base_url,
-                    v.dtmf_method,
-                    None,
-                    None,
-                    (v.username, v.password),
-                    (None, None),
-                    self.creds,
-                )
+                target = self._hook(v, v.dtmf_url, v.dtmf_method)
                 out.append(fx.Notify("dtmf", target, self.tag, {"digit": d}))
 
     def _gathered(self, out: list[fx.Effect], terminating: str) -> None:
@@ -425,15 +431,8 @@ class Machine:
         if not v.gather_url:
             self._run(out)  # no gatherUrl: the document goes on
             return
-        target = webhook_target(
-            v.gather_url,
-            self.base_url,
-            v.gather_method,
-            v.gather_fallback_url,
-            v.gather_fallback_method,
-            (v.username, v.password),
-            (v.fallback_username, v.fallback_password),
-            self.creds,
+        target = self._hook(
+            v, v.gather_url, v.gather_method, v.gather_fallback_url, v.gather_fallback_method
         )
         extra = {"digits": g.digits, "terminatingDigit": terminating}
         self._fetch("gather", target, self.tag, extra, out)
@@ -452,15 +451,8 @@ class Machine:
         out.append(fx.Record(r.recording_id, "start"))
         available = None
         if verb.recording_available_url:
-            available = webhook_target(
-                verb.recording_available_url,
-                self.base_url,
-                verb.recording_available_method,
-                None,
-                None,
-                (verb.username, verb.password),
-                (None, None),
-                self.creds,
+            available = self._hook(
+                verb, verb.recording_available_url, verb.recording_available_method
             )
         out.append(fx.KeepRecording(r.recording_id, verb.file_format, available, self.tag))
         r.timer = self._token("t")
@@ -489,15 +481,12 @@ class Machine:
         if not v.record_complete_url:
             self._run(out)
             return
-        target = webhook_target(
+        target = self._hook(
+            v,
             v.record_complete_url,
-            self.base_url,
             v.record_complete_method,
             v.record_complete_fallback_url,
             v.record_complete_fallback_method,
-            (v.username, v.password),
-            (v.fallback_username, v.fallback_password),
-            self.creds,
         )
         extra = {
             "recordingId": rec.recording_id,
